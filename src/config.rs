@@ -1,0 +1,241 @@
+//! Typed configuration read from the environment (and an optional `.env`).
+//!
+//! Every limit and timer the server uses lives here, with a default that makes a bare
+//! `cargo run` work. `.env.example` mirrors this file: a new setting is added to both.
+//! This module parses and validates; it does not read files other than through
+//! [`Config::from_env`], so tests build configs from plain key/value pairs.
+
+use std::{collections::HashMap, fmt, path::PathBuf, time::Duration};
+
+/// Everything the server can be told at start-up.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Address to bind; loopback by default so a first `cargo run` is not exposed.
+    pub host: String,
+    /// TCP port; `0` asks the OS for a free one (tests and `scripts/` use that).
+    pub port: u16,
+    /// Largest WebSocket message accepted on `/ws` and `/echo`, in bytes, after
+    /// reassembling fragments. Over it the connection is closed with 1009.
+    pub max_message_bytes: usize,
+    /// How many rooms one connection may be in at once (`too_many_rooms` past it).
+    pub max_rooms_per_connection: usize,
+    /// Bytes the hub may queue for one connection that has not yet been handed to its
+    /// socket. A client that lets more pile up is too slow: it is closed with 1013 and
+    /// its rooms see `member_left` with `reason: "slow"`.
+    pub max_pending_bytes: usize,
+    /// How often the server pings each client.
+    pub heartbeat_interval: Duration,
+    /// A client heard nothing from (no pong, no frame) for this long is dropped.
+    pub client_timeout: Duration,
+    /// How many recent messages each room keeps and sends in `joined`.
+    pub history_len: usize,
+    /// Where the browser page lives.
+    pub static_dir: PathBuf,
+    /// How long a graceful shutdown waits for clients to take their 1001 close
+    /// before the remaining connections are dropped.
+    pub shutdown_timeout: Duration,
+    /// HTTP worker threads; `0` means one per CPU core.
+    pub workers: usize,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            host: "127.0.0.1".into(),
+            port: 8080,
+            max_message_bytes: 65_536,
+            max_rooms_per_connection: 128,
+            max_pending_bytes: 1 << 20,
+            heartbeat_interval: Duration::from_millis(5_000),
+            client_timeout: Duration::from_millis(10_000),
+            history_len: 50,
+            static_dir: PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/static")),
+            shutdown_timeout: Duration::from_millis(5_000),
+            workers: 0,
+        }
+    }
+}
+
+/// A setting that could not be used; names the variable so the operator can fix it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError {
+    pub variable: String,
+    pub problem: String,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "invalid {}: {}", self.variable, self.problem)
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+impl Config {
+    /// Reads `.env` when present (values already in the environment win), then the
+    /// process environment.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        // A missing `.env` is the normal case; a broken one is an error worth reporting.
+        match dotenvy::dotenv() {
+            Ok(_) => {}
+            Err(err) if err.not_found() => {}
+            Err(err) => {
+                return Err(ConfigError {
+                    variable: ".env".into(),
+                    problem: err.to_string(),
+                })
+            }
+        }
+        Self::from_vars(std::env::vars())
+    }
+
+    /// Builds a config from `KEY=value` pairs; unknown keys are ignored (the process
+    /// environment holds plenty of them).
+    pub fn from_vars<I, K, V>(vars: I) -> Result<Self, ConfigError>
+    where
+        I: IntoIterator<Item = (K, V)>,
+        K: Into<String>,
+        V: Into<String>,
+    {
+        let vars: HashMap<String, String> = vars
+            .into_iter()
+            .map(|(k, v)| (k.into(), v.into()))
+            .collect();
+        let mut config = Config::default();
+        let get = |key: &str| vars.get(key).map(|v| v.trim()).filter(|v| !v.is_empty());
+
+        if let Some(host) = get("HOST") {
+            config.host = host.to_string();
+        }
+        if let Some(v) = get("PORT") {
+            config.port = parse_number("PORT", v, 0, u16::MAX as u64)? as u16;
+        }
+        if let Some(v) = get("MAX_MESSAGE_BYTES") {
+            // 125 bytes is the largest control-frame payload; anything smaller cannot
+            // carry a useful JSON command. 1 GiB keeps a typo from disabling the limit.
+            config.max_message_bytes = parse_number("MAX_MESSAGE_BYTES", v, 125, 1 << 30)? as usize;
+        }
+        if let Some(v) = get("MAX_ROOMS_PER_CONNECTION") {
+            config.max_rooms_per_connection =
+                parse_number("MAX_ROOMS_PER_CONNECTION", v, 1, 1_000_000)? as usize;
+        }
+        if let Some(v) = get("MAX_PENDING_BYTES") {
+            config.max_pending_bytes =
+                parse_number("MAX_PENDING_BYTES", v, 1024, 1 << 34)? as usize;
+        }
+        if let Some(v) = get("HEARTBEAT_INTERVAL_MS") {
+            config.heartbeat_interval = parse_millis("HEARTBEAT_INTERVAL_MS", v)?;
+        }
+        if let Some(v) = get("CLIENT_TIMEOUT_MS") {
+            config.client_timeout = parse_millis("CLIENT_TIMEOUT_MS", v)?;
+        }
+        if let Some(v) = get("HISTORY_LEN") {
+            config.history_len = parse_number("HISTORY_LEN", v, 0, 100_000)? as usize;
+        }
+        if let Some(v) = get("STATIC_DIR") {
+            config.static_dir = PathBuf::from(v);
+        }
+        if let Some(v) = get("SHUTDOWN_TIMEOUT_MS") {
+            config.shutdown_timeout = parse_millis("SHUTDOWN_TIMEOUT_MS", v)?;
+        }
+        if let Some(v) = get("WORKERS") {
+            config.workers = parse_number("WORKERS", v, 0, 1024)? as usize;
+        }
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Cross-field rules: a timeout shorter than the ping interval would drop every
+    /// idle client between two pings.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if self.client_timeout <= self.heartbeat_interval {
+            return Err(ConfigError {
+                variable: "CLIENT_TIMEOUT_MS".into(),
+                problem: format!(
+                    "must be greater than HEARTBEAT_INTERVAL_MS ({} ms), got {} ms",
+                    self.heartbeat_interval.as_millis(),
+                    self.client_timeout.as_millis()
+                ),
+            });
+        }
+        if self.max_pending_bytes < self.max_message_bytes {
+            return Err(ConfigError {
+                variable: "MAX_PENDING_BYTES".into(),
+                problem: format!(
+                    "must be at least MAX_MESSAGE_BYTES ({}), got {}",
+                    self.max_message_bytes, self.max_pending_bytes
+                ),
+            });
+        }
+        Ok(())
+    }
+
+    /// `host:port` as given to the listener.
+    pub fn bind_address(&self) -> String {
+        format!("{}:{}", self.host, self.port)
+    }
+}
+
+fn parse_number(variable: &str, value: &str, min: u64, max: u64) -> Result<u64, ConfigError> {
+    let error = |problem: String| ConfigError {
+        variable: variable.into(),
+        problem,
+    };
+    let number: u64 = value
+        .parse()
+        .map_err(|_| error(format!("expected a whole number, got {value:?}")))?;
+    if number < min || number > max {
+        return Err(error(format!(
+            "must be between {min} and {max}, got {number}"
+        )));
+    }
+    Ok(number)
+}
+
+/// Milliseconds from 1 ms to one day: zero would spin a timer, a day is surely a typo.
+fn parse_millis(variable: &str, value: &str) -> Result<Duration, ConfigError> {
+    parse_number(variable, value, 1, 86_400_000).map(Duration::from_millis)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_need_no_environment() {
+        let config = Config::from_vars(Vec::<(String, String)>::new()).unwrap();
+        assert_eq!(config.port, 8080);
+        assert_eq!(config.max_message_bytes, 65_536);
+        assert_eq!(config.heartbeat_interval, Duration::from_secs(5));
+    }
+
+    #[test]
+    fn a_bad_number_names_its_variable() {
+        let err = Config::from_vars([("PORT", "eighty")]).unwrap_err();
+        assert_eq!(err.variable, "PORT");
+        let err = Config::from_vars([("HISTORY_LEN", "-1")]).unwrap_err();
+        assert_eq!(err.variable, "HISTORY_LEN");
+        let err = Config::from_vars([("HEARTBEAT_INTERVAL_MS", "0")]).unwrap_err();
+        assert_eq!(err.variable, "HEARTBEAT_INTERVAL_MS");
+    }
+
+    #[test]
+    fn timeout_must_exceed_heartbeat() {
+        let err = Config::from_vars([
+            ("HEARTBEAT_INTERVAL_MS", "500"),
+            ("CLIENT_TIMEOUT_MS", "500"),
+        ])
+        .unwrap_err();
+        assert_eq!(err.variable, "CLIENT_TIMEOUT_MS");
+    }
+
+    #[test]
+    fn pending_budget_must_hold_one_message() {
+        let err = Config::from_vars([
+            ("MAX_MESSAGE_BYTES", "100000"),
+            ("MAX_PENDING_BYTES", "50000"),
+        ])
+        .unwrap_err();
+        assert_eq!(err.variable, "MAX_PENDING_BYTES");
+    }
+}

@@ -1,0 +1,73 @@
+//! The `/echo` actor: a plain RFC 6455 echo peer. Every text and binary message goes back
+//! unchanged (fragmented ones joined first), pings get pongs, and the client's close code
+//! is echoed. No JSON, no hub.
+
+use std::{sync::Arc, time::Instant};
+
+use actix::prelude::*;
+
+use crate::{
+    session::ConnectionSettings,
+    shutdown::{ConnectionGuard, Shutdown},
+    transport::{self, close_code, Incoming, Reassembler, WsContext, WsFrame},
+};
+
+pub struct EchoSession {
+    settings: Arc<ConnectionSettings>,
+    incoming: Reassembler,
+    /// When anything last came from the client.
+    last_heard: Instant,
+    shutdown: Shutdown,
+    _open: ConnectionGuard,
+}
+
+impl EchoSession {
+    pub fn new(settings: Arc<ConnectionSettings>, shutdown: Shutdown) -> Self {
+        Self {
+            incoming: Reassembler::new(settings.max_message_bytes),
+            settings,
+            last_heard: Instant::now(),
+            _open: shutdown.track_connection(),
+            shutdown,
+        }
+    }
+}
+
+impl Actor for EchoSession {
+    type Context = WsContext<Self>;
+
+    fn started(&mut self, ctx: &mut Self::Context) {
+        ctx.run_interval(self.settings.heartbeat_interval, |echo, ctx| {
+            if echo.last_heard.elapsed() > echo.settings.client_timeout {
+                log::info!("echo client: no heartbeat, dropping");
+                ctx.stop();
+            } else {
+                ctx.ping(b"");
+            }
+        });
+        ctx.spawn(self.shutdown.triggered().into_actor(self).map(|_, _, ctx| {
+            transport::close(ctx, close_code::GOING_AWAY, "server shutting down");
+        }));
+    }
+}
+
+impl StreamHandler<WsFrame> for EchoSession {
+    fn handle(&mut self, frame: WsFrame, ctx: &mut Self::Context) {
+        self.last_heard = Instant::now();
+        match self.incoming.push(frame) {
+            Ok(None) => {}
+            Ok(Some(Incoming::Text(text))) => ctx.text(text),
+            Ok(Some(Incoming::Binary(data))) => ctx.binary(data),
+            Ok(Some(Incoming::Ping(data))) => ctx.pong(&data),
+            Ok(Some(Incoming::Pong)) => {}
+            Ok(Some(Incoming::Close(reason))) => {
+                ctx.close(reason);
+                ctx.stop();
+            }
+            Err(violation) => {
+                log::info!("echo client: closing: {}", violation.description());
+                transport::close(ctx, violation.close_code(), violation.description());
+            }
+        }
+    }
+}

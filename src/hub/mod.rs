@@ -1,0 +1,351 @@
+//! The hub: the session-manager actor that owns every room, member, `seq` and history.
+//!
+//! Connections and the HTTP API reach it only through the messages in [`messages`]; it
+//! answers connections through their [`Outbox`], which is bounded, so one slow reader
+//! can neither grow memory without bound nor hold anyone else up. All room state is
+//! private to this module: a multi-node hub can replace it behind the same messages.
+//!
+//! - `messages.rs`: every message the hub takes;
+//! - `commands.rs`: one handler per client command;
+//! - `room.rs`: one room's members, `seq` and history (plain Rust).
+
+mod commands;
+pub mod messages;
+pub mod room;
+
+use std::{
+    collections::{BTreeMap, BTreeSet, HashMap},
+    sync::{
+        atomic::{AtomicU64, Ordering},
+        Arc,
+    },
+    time::{Duration, Instant},
+};
+
+use actix::prelude::*;
+use bytestring::ByteString;
+
+use crate::{
+    config::Config,
+    outbox::{Outbox, SessionLink},
+    protocol::{
+        ChatMessage, DisplayName, Event, LeaveReason, Member, MemberId, Ref, RoomName, Sender,
+        Timestamp,
+    },
+    transport::close_code,
+};
+use messages::*;
+use room::Room;
+
+/// Hands out member ids. Owned by the hub and shared with the `/ws` route, so a
+/// connection knows its id before its actor starts (no placeholder id); ids are never
+/// reused while the server runs.
+#[derive(Debug, Clone, Default)]
+pub struct MemberIds(Arc<AtomicU64>);
+
+impl MemberIds {
+    pub fn next(&self) -> MemberId {
+        MemberId(self.0.fetch_add(1, Ordering::Relaxed) + 1)
+    }
+}
+
+/// The settings the hub acts on, taken from [`Config`].
+#[derive(Debug, Clone)]
+pub struct HubSettings {
+    pub max_rooms_per_connection: usize,
+    pub history_len: usize,
+    /// How often the hub looks for jammed and evicted connections.
+    pub sweep_interval: Duration,
+    /// A connection whose heartbeat timer has not run for this long is jammed.
+    pub jammed_after: Duration,
+}
+
+impl From<&Config> for HubSettings {
+    fn from(config: &Config) -> Self {
+        Self {
+            max_rooms_per_connection: config.max_rooms_per_connection,
+            history_len: config.history_len,
+            sweep_interval: config.heartbeat_interval,
+            jammed_after: config.client_timeout + config.heartbeat_interval,
+        }
+    }
+}
+
+/// A connected member as the hub keeps it.
+struct Client {
+    name: DisplayName,
+    connected_at: Timestamp,
+    rooms: BTreeSet<RoomName>,
+    outbox: Outbox,
+}
+
+impl Client {
+    fn member(&self, id: MemberId, joined_at: Timestamp) -> Member {
+        Member {
+            id,
+            name: self.name.clone(),
+            joined_at,
+        }
+    }
+}
+
+pub struct Hub {
+    settings: HubSettings,
+    ids: MemberIds,
+    clients: HashMap<MemberId, Client>,
+    /// Sorted, so listings come out in a stable order.
+    rooms: BTreeMap<RoomName, Room>,
+    /// Members found over their budget during the current handler; dropped at its end
+    /// (not mid-broadcast, which is still iterating over them).
+    slow: Vec<MemberId>,
+    /// Evicted connections and when to reset their socket if they have not closed.
+    evicted: Vec<(Instant, Arc<SessionLink>)>,
+}
+
+impl Hub {
+    pub fn new(settings: HubSettings) -> Self {
+        Self {
+            settings,
+            ids: MemberIds::default(),
+            clients: HashMap::new(),
+            rooms: BTreeMap::new(),
+            slow: Vec::new(),
+            evicted: Vec::new(),
+        }
+    }
+
+    pub fn member_ids(&self) -> MemberIds {
+        self.ids.clone()
+    }
+
+    /// Queues a frame for one member; a member over its budget is marked slow.
+    fn send(&mut self, id: MemberId, frame: ByteString) {
+        if let Some(client) = self.clients.get(&id) {
+            if client.outbox.send(frame).is_err() {
+                self.slow.push(id);
+            }
+        }
+    }
+
+    /// Queues an event as the reply to a request (with its `ref`).
+    fn reply(&mut self, id: MemberId, reference: Option<&Ref>, event: &Event) {
+        self.send(id, event.to_reply(reference).into());
+    }
+
+    /// Sends one serialized frame to every member of `room` but `except`.
+    fn broadcast(&mut self, room: &RoomName, frame: &ByteString, except: Option<MemberId>) {
+        let Some(members) = self.rooms.get(room) else {
+            return;
+        };
+        for (id, _) in members.members() {
+            if Some(id) == except {
+                continue;
+            }
+            if let Some(client) = self.clients.get(&id) {
+                if client.outbox.send(frame.clone()).is_err() {
+                    self.slow.push(id);
+                }
+            }
+        }
+    }
+
+    /// The room's members as clients see them.
+    fn members_of(&self, room: &RoomName) -> Vec<Member> {
+        self.rooms
+            .get(room)
+            .map(|room| {
+                room.members()
+                    .filter_map(|(id, at)| self.clients.get(&id).map(|c| c.member(id, at)))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// Takes a member out of every room and forgets it; only the first call for an id
+    /// does anything, so a disconnect is processed exactly once whatever its cause.
+    fn remove_client(&mut self, id: MemberId, reason: LeaveReason) {
+        let Some(client) = self.clients.remove(&id) else {
+            return;
+        };
+        log::info!(
+            "member {id} ({}) disconnected: {}",
+            client.name,
+            reason_str(reason)
+        );
+        for room_name in &client.rooms {
+            let Some(room) = self.rooms.get_mut(room_name) else {
+                continue;
+            };
+            let Some(joined_at) = room.leave(id) else {
+                continue;
+            };
+            if room.is_empty() {
+                self.rooms.remove(room_name);
+                continue;
+            }
+            let event = Event::MemberLeft {
+                room: room_name.clone(),
+                member: client.member(id, joined_at),
+                reason,
+            };
+            self.broadcast(room_name, &event.to_json().into(), None);
+        }
+    }
+
+    /// Drops every member found slow, which may find others slow in turn.
+    fn drop_slow_members(&mut self) {
+        while let Some(id) = self.slow.pop() {
+            let Some(client) = self.clients.get(&id) else {
+                continue;
+            };
+            log::warn!(
+                "member {id} ({}) is too slow: {} bytes waiting; closing with 1013",
+                client.name,
+                client.outbox.link().pending_bytes()
+            );
+            client
+                .outbox
+                .evict(close_code::TRY_AGAIN_LATER, "too slow to read its frames");
+            self.evicted.push((
+                Instant::now() + self.settings.sweep_interval,
+                client.outbox.link().clone(),
+            ));
+            self.remove_client(id, LeaveReason::Slow);
+        }
+    }
+
+    /// Runs every `sweep_interval`: drops connections whose actor is jammed (its timer
+    /// stopped because its socket cannot be written) and resets the sockets of evicted
+    /// connections that have not closed by their deadline.
+    fn sweep(&mut self) {
+        let jammed: Vec<MemberId> = self
+            .clients
+            .iter()
+            .filter(|(_, c)| c.outbox.link().since_tick() > self.settings.jammed_after)
+            .map(|(id, _)| *id)
+            .collect();
+        for id in jammed {
+            if let Some(client) = self.clients.get(&id) {
+                log::warn!(
+                    "member {id} ({}) is jammed: resetting its connection",
+                    client.name
+                );
+                client.outbox.link().force_close();
+            }
+            self.remove_client(id, LeaveReason::Slow);
+        }
+        let now = Instant::now();
+        self.evicted.retain(|(deadline, link)| {
+            if *deadline > now {
+                return true;
+            }
+            if link.force_close() {
+                log::warn!("an evicted connection did not close in time: reset it");
+            }
+            false
+        });
+        self.drop_slow_members();
+    }
+}
+
+fn reason_str(reason: LeaveReason) -> &'static str {
+    match reason {
+        LeaveReason::Leave => "leave",
+        LeaveReason::Disconnect => "disconnect",
+        LeaveReason::Timeout => "timeout",
+        LeaveReason::Slow => "slow",
+    }
+}
+
+impl Actor for Hub {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Self::Context) {
+        ctx.run_interval(self.settings.sweep_interval, |hub, _| hub.sweep());
+    }
+}
+
+impl Handler<Connect> for Hub {
+    type Result = ();
+
+    fn handle(&mut self, msg: Connect, _: &mut Self::Context) {
+        log::info!("member {} ({}) connected", msg.id, msg.name);
+        self.clients.insert(
+            msg.id,
+            Client {
+                name: msg.name,
+                connected_at: Timestamp::now(),
+                rooms: BTreeSet::new(),
+                outbox: msg.outbox,
+            },
+        );
+    }
+}
+
+impl Handler<Disconnect> for Hub {
+    type Result = ();
+
+    fn handle(&mut self, msg: Disconnect, _: &mut Self::Context) {
+        self.remove_client(msg.id, msg.reason);
+        self.drop_slow_members();
+    }
+}
+
+/// A client command the hub can carry out on behalf of member `from`.
+pub trait Apply: Send + 'static {
+    fn apply(self, hub: &mut Hub, from: MemberId, reference: Option<Ref>);
+}
+
+impl<C: Apply> Handler<FromMember<C>> for Hub {
+    type Result = ();
+
+    fn handle(&mut self, msg: FromMember<C>, _: &mut Self::Context) {
+        // A member already dropped (e.g. found slow) may still have commands in flight.
+        if !self.clients.contains_key(&msg.from) {
+            return;
+        }
+        msg.command.apply(self, msg.from, msg.reference);
+        self.drop_slow_members();
+    }
+}
+
+impl Handler<DescribeRooms> for Hub {
+    type Result = Vec<RoomView>;
+
+    fn handle(&mut self, _: DescribeRooms, _: &mut Self::Context) -> Vec<RoomView> {
+        self.rooms
+            .keys()
+            .map(|name| RoomView {
+                name: name.clone(),
+                members: self.members_of(name),
+                history: Vec::new(),
+            })
+            .collect()
+    }
+}
+
+impl Handler<DescribeRoom> for Hub {
+    type Result = Option<RoomView>;
+
+    fn handle(&mut self, msg: DescribeRoom, _: &mut Self::Context) -> Option<RoomView> {
+        let room = self.rooms.get(&msg.room)?;
+        Some(RoomView {
+            name: msg.room.clone(),
+            members: self.members_of(&msg.room),
+            history: room.history().cloned().collect(),
+        })
+    }
+}
+
+impl Handler<Publish> for Hub {
+    type Result = Result<Arc<ChatMessage>, UnknownRoom>;
+
+    fn handle(&mut self, msg: Publish, _: &mut Self::Context) -> Self::Result {
+        let room = self.rooms.get_mut(&msg.room).ok_or(UnknownRoom)?;
+        let message = room.post(&msg.room, Sender::Server, msg.text.into());
+        let frame: ByteString = Event::Message(message.clone()).to_json().into();
+        self.broadcast(&msg.room, &frame, None);
+        self.drop_slow_members();
+        Ok(message)
+    }
+}

@@ -1,0 +1,24 @@
+//! hubbub: a real-time WebSocket hub on actix.
+//!
+//! How the pieces fit:
+//!
+//! - [`config`]: the typed `Config`, from the environment and `.env`.
+//! - [`startup`]: builds the server (hub, routes, listener); used by `main` and the tests.
+//! - [`protocol`]: the `/ws` wire types and validation; no actix.
+//! - [`hub`]: the session-manager actor that owns rooms, members, `seq` and history.
+//! - [`session`]: the actor behind each `/ws` connection; [`echo`]: the `/echo` actor.
+//! - [`outbox`]: the hub's bounded queue into a connection (slow readers are dropped).
+//! - [`transport`]: the only code that touches `actix-web-actors`.
+//! - [`routes`]: HTTP handlers: upgrades, the JSON API, health, the page.
+//! - [`shutdown`]: the close-1001-then-exit signal shared by every connection.
+
+pub mod config;
+pub mod echo;
+pub mod hub;
+pub mod outbox;
+pub mod protocol;
+pub mod routes;
+pub mod session;
+pub mod shutdown;
+pub mod startup;
+pub mod transport;

@@ -1,0 +1,165 @@
+//! The hub's bounded handle on one `/ws` connection.
+//!
+//! actix-web-actors buffers `ctx.text()` without limit, and a connection whose socket
+//! cannot be written stops polling its actor altogether (mailbox and timers included).
+//! So the hub never writes into an unbounded queue blindly: every frame it sends is
+//! counted in [`SessionLink::pending_bytes`] until the session takes it off its mailbox,
+//! and a connection over its budget is *slow*: the hub evicts it (close 1013) and, if
+//! its actor stays jammed, tears the socket down from outside ([`SocketCloser`]).
+//!
+//! Memory per connection is therefore bounded by about twice `MAX_PENDING_BYTES` (the
+//! mailbox, plus what the actor already handed to the HTTP writer) plus the kernel's
+//! socket buffers.
+
+use std::{
+    sync::{
+        atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering},
+        Arc, OnceLock,
+    },
+    time::{Duration, Instant},
+};
+
+use actix::prelude::*;
+use bytestring::ByteString;
+
+use crate::transport::SocketCloser;
+
+/// One serialized server frame, shared by every recipient of a broadcast.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Deliver {
+    pub frame: ByteString,
+}
+
+/// The hub has dropped this connection (it was too slow): close with `code`.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Evict {
+    pub code: u16,
+    pub reason: &'static str,
+}
+
+/// State shared between a session actor and the hub's [`Outbox`] for it.
+#[derive(Debug)]
+pub struct SessionLink {
+    /// Bytes sent by the hub that the session has not yet taken from its mailbox.
+    pending_bytes: AtomicUsize,
+    /// Set once the hub has evicted the session; it then discards queued frames.
+    evicted: AtomicBool,
+    /// When the session's heartbeat timer last ran (ms on [`monotonic_ms`]). A session
+    /// whose timer stops is jammed: its socket cannot be written.
+    last_tick_ms: AtomicU64,
+    /// Lets the hub close the socket of a jammed session; `None` where the transport
+    /// gives no access to the socket.
+    socket: Option<SocketCloser>,
+}
+
+impl SessionLink {
+    pub fn new(socket: Option<SocketCloser>) -> Self {
+        Self {
+            pending_bytes: AtomicUsize::new(0),
+            evicted: AtomicBool::new(false),
+            last_tick_ms: AtomicU64::new(monotonic_ms()),
+            socket,
+        }
+    }
+
+    /// The session took a frame of `bytes` off its mailbox.
+    pub fn taken(&self, bytes: usize) {
+        self.pending_bytes.fetch_sub(bytes, Ordering::AcqRel);
+    }
+
+    pub fn pending_bytes(&self) -> usize {
+        self.pending_bytes.load(Ordering::Acquire)
+    }
+
+    /// The session's heartbeat timer ran: its actor is being polled.
+    pub fn tick(&self) {
+        self.last_tick_ms.store(monotonic_ms(), Ordering::Release);
+    }
+
+    /// How long since the session's timer last ran.
+    pub fn since_tick(&self) -> Duration {
+        Duration::from_millis(
+            monotonic_ms().saturating_sub(self.last_tick_ms.load(Ordering::Acquire)),
+        )
+    }
+
+    pub fn is_evicted(&self) -> bool {
+        self.evicted.load(Ordering::Acquire)
+    }
+
+    /// The session has ended: give the socket back so it is not held open.
+    pub fn release_socket(&self) {
+        if let Some(socket) = &self.socket {
+            socket.release();
+        }
+    }
+
+    /// Shuts the socket down from outside the (jammed) actor; a no-op once released.
+    pub fn force_close(&self) -> bool {
+        self.socket.as_ref().is_some_and(SocketCloser::force_close)
+    }
+}
+
+/// The hub side of a connection: where its events go, and its budget.
+#[derive(Clone)]
+pub struct Outbox {
+    deliver: Recipient<Deliver>,
+    evict: Recipient<Evict>,
+    link: Arc<SessionLink>,
+    max_pending_bytes: usize,
+}
+
+/// The connection has more than `MAX_PENDING_BYTES` waiting: it is too slow.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Overflow;
+
+impl Outbox {
+    pub fn new(
+        deliver: Recipient<Deliver>,
+        evict: Recipient<Evict>,
+        link: Arc<SessionLink>,
+        max_pending_bytes: usize,
+    ) -> Self {
+        Self {
+            deliver,
+            evict,
+            link,
+            max_pending_bytes,
+        }
+    }
+
+    /// Queues a frame unless that would put the connection over its budget.
+    pub fn send(&self, frame: ByteString) -> Result<(), Overflow> {
+        if self.link.is_evicted() {
+            return Err(Overflow);
+        }
+        let bytes = frame.len();
+        let before = self.link.pending_bytes.fetch_add(bytes, Ordering::AcqRel);
+        if before + bytes > self.max_pending_bytes {
+            self.link.pending_bytes.fetch_sub(bytes, Ordering::AcqRel);
+            return Err(Overflow);
+        }
+        // The budget, not the mailbox capacity, bounds this queue; a closed mailbox means
+        // the session is already stopping and its `Disconnect` is on the way.
+        self.deliver.do_send(Deliver { frame });
+        Ok(())
+    }
+
+    /// Tells the session to close with `code`; from now on it drops queued frames.
+    pub fn evict(&self, code: u16, reason: &'static str) {
+        self.link.evicted.store(true, Ordering::Release);
+        self.evict.do_send(Evict { code, reason });
+    }
+
+    pub fn link(&self) -> &Arc<SessionLink> {
+        &self.link
+    }
+}
+
+/// Milliseconds on a process-wide monotonic clock; cheap to store in an atomic.
+pub fn monotonic_ms() -> u64 {
+    static START: OnceLock<Instant> = OnceLock::new();
+    START.get_or_init(Instant::now).elapsed().as_millis() as u64
+}

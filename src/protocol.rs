@@ -1,0 +1,670 @@
+//! The `/ws` wire protocol: every frame type a client sends or receives, and the
+//! validation of names, rooms and refs (see `docs/protocol.md`).
+//!
+//! This module knows nothing of actix or sockets: it turns text into a [`Command`] or a
+//! [`ProtocolError`], and [`Event`]s into JSON text. Adding a client command starts with
+//! one variant of [`Command`].
+
+use std::{fmt, str::FromStr, sync::Arc};
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use serde::{Deserialize, Serialize, Serializer};
+
+/// Sent in `welcome`; bumped when a change would break existing clients.
+pub const PROTOCOL_VERSION: u32 = 1;
+/// Longest `ref` a client may attach, in characters.
+pub const MAX_REF_CHARS: usize = 64;
+/// Longest room name, in characters.
+pub const MAX_ROOM_CHARS: usize = 64;
+/// Longest display name, in characters (after trimming).
+pub const MAX_NAME_CHARS: usize = 32;
+
+// ---------------------------------------------------------------------------------------
+// Identifiers and validated names
+// ---------------------------------------------------------------------------------------
+
+/// A connection's id on `/ws`: assigned by the hub, unique for the server's lifetime,
+/// sent on the wire as a decimal string.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct MemberId(pub u64);
+
+impl fmt::Display for MemberId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl Serialize for MemberId {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for MemberId {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let raw = String::deserialize(deserializer)?;
+        // Anything that is not an id we could have issued names no member.
+        raw.parse::<u64>().map(MemberId).map_err(|_| {
+            serde::de::Error::custom(ValidationError::new(
+                ErrorCode::UnknownMember,
+                format!("no member has id {raw:?}"),
+            ))
+        })
+    }
+}
+
+/// A room name: 1 to 64 ASCII letters, digits, `-`, `_` or `.`; case-sensitive.
+/// ASCII only so that a room name is safe in a URL path and cannot hide look-alikes.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(try_from = "String")]
+pub struct RoomName(Arc<str>);
+
+impl RoomName {
+    pub fn parse(raw: &str) -> Result<Self, ValidationError> {
+        let valid_chars = raw
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
+        if raw.is_empty() || raw.chars().count() > MAX_ROOM_CHARS || !valid_chars {
+            return Err(ValidationError::new(
+                ErrorCode::InvalidRoom,
+                format!(
+                    "room names are 1 to {MAX_ROOM_CHARS} characters of letters, digits, '-', '_' and '.'"
+                ),
+            ));
+        }
+        Ok(Self(raw.into()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl TryFrom<String> for RoomName {
+    type Error = ValidationError;
+    fn try_from(raw: String) -> Result<Self, Self::Error> {
+        Self::parse(&raw)
+    }
+}
+
+impl fmt::Display for RoomName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// A display name: trimmed, 1 to 32 characters, no control characters. Names need not
+/// be unique; ids are.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String")]
+pub struct DisplayName(Arc<str>);
+
+impl DisplayName {
+    pub fn parse(raw: &str) -> Result<Self, ValidationError> {
+        let name = raw.trim();
+        let length = name.chars().count();
+        if length == 0 || length > MAX_NAME_CHARS || name.chars().any(char::is_control) {
+            return Err(ValidationError::new(
+                ErrorCode::InvalidName,
+                format!("names are 1 to {MAX_NAME_CHARS} characters without control characters"),
+            ));
+        }
+        Ok(Self(name.into()))
+    }
+
+    /// The name given to a connection that did not choose one.
+    pub fn guest(id: MemberId) -> Self {
+        Self(format!("guest-{id}").into())
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl TryFrom<String> for DisplayName {
+    type Error = ValidationError;
+    fn try_from(raw: String) -> Result<Self, Self::Error> {
+        Self::parse(&raw)
+    }
+}
+
+impl fmt::Display for DisplayName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// The client's correlation token, copied into every reply to the frame that carried it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Ref(Arc<str>);
+
+impl Ref {
+    pub fn parse(raw: &str) -> Result<Self, ValidationError> {
+        if raw.chars().count() > MAX_REF_CHARS {
+            return Err(ValidationError::new(
+                ErrorCode::BadJson,
+                format!("ref must be a string of at most {MAX_REF_CHARS} characters"),
+            ));
+        }
+        Ok(Self(raw.into()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// An RFC 3339 UTC time with milliseconds, the only time format on the wire.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Timestamp(pub DateTime<Utc>);
+
+impl Timestamp {
+    pub fn now() -> Self {
+        Self(Utc::now())
+    }
+}
+
+impl Serialize for Timestamp {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(&self.0.to_rfc3339_opts(SecondsFormat::Millis, true))
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Client -> server
+// ---------------------------------------------------------------------------------------
+
+/// One client command, decoded from `{"type": ..., ...}`. Field types validate
+/// themselves, so a `Command` that exists is well-formed.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Command {
+    /// Reply `echo` to the sender only.
+    Echo { text: String },
+    /// Join a room: `joined` to the sender, `member_joined` to the others.
+    Join { room: RoomName },
+    /// Leave a room: `left` to the sender, `member_left` (`leave`) to the others.
+    Leave { room: RoomName },
+    /// Send `message` to every member of a room the sender is in, the sender too.
+    Say { room: RoomName, text: String },
+    /// Send `whisper` to one member and back to the sender.
+    Whisper { to: MemberId, text: String },
+    /// Reply `presence` with a room's members.
+    Who { room: RoomName },
+    /// Reply `rooms` with every room and its member count.
+    Rooms,
+    /// Change the display name; every room of the sender sees `member_renamed`.
+    Rename { name: DisplayName },
+}
+
+/// What a client's text frame turned out to be.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Inbound {
+    /// A well-formed command.
+    Command {
+        reference: Option<Ref>,
+        command: Command,
+    },
+    /// Not a JSON object (e.g. `hello` typed into a terminal): answered with `echo`.
+    Plain(String),
+    /// Meant as a command but unusable: answered with an `error` frame.
+    Rejected {
+        reference: Option<Ref>,
+        error: ProtocolError,
+    },
+}
+
+/// Decodes one text frame.
+///
+/// Text that is not JSON, or JSON that is not an object, is [`Inbound::Plain`] — except
+/// text that starts with `{`, which is clearly a command attempt and gets `bad_json`.
+pub fn decode(text: &str) -> Inbound {
+    let value: serde_json::Value = match serde_json::from_str(text) {
+        Ok(value) => value,
+        Err(err) if text.trim_start().starts_with('{') => {
+            return Inbound::Rejected {
+                reference: None,
+                error: ProtocolError::new(ErrorCode::BadJson, format!("invalid JSON: {err}")),
+            }
+        }
+        Err(_) => return Inbound::Plain(text.to_owned()),
+    };
+    let serde_json::Value::Object(mut fields) = value else {
+        return Inbound::Plain(text.to_owned());
+    };
+    let reference = match fields.remove("ref") {
+        None | Some(serde_json::Value::Null) => None,
+        Some(serde_json::Value::String(raw)) => match Ref::parse(&raw) {
+            Ok(reference) => Some(reference),
+            Err(err) => {
+                return Inbound::Rejected {
+                    reference: None,
+                    error: err.into(),
+                }
+            }
+        },
+        Some(_) => {
+            return Inbound::Rejected {
+                reference: None,
+                error: ProtocolError::new(
+                    ErrorCode::BadJson,
+                    format!("ref must be a string of at most {MAX_REF_CHARS} characters"),
+                ),
+            }
+        }
+    };
+    match serde_json::from_value::<Command>(serde_json::Value::Object(fields)) {
+        Ok(command) => Inbound::Command { reference, command },
+        Err(err) => Inbound::Rejected {
+            reference,
+            error: classify(&err.to_string()),
+        },
+    }
+}
+
+/// Turns serde's description of a failed decode into the protocol's error code.
+///
+/// serde reports missing fields and unknown tags with fixed phrases, and our own
+/// validated types prefix their message with their code (see [`ValidationError`]).
+fn classify(serde_message: &str) -> ProtocolError {
+    if let Some((code, message)) = serde_message.split_once(": ") {
+        if let Ok(code) = code.parse::<ErrorCode>() {
+            return ProtocolError::new(code, message);
+        }
+    }
+    let code = if serde_message.starts_with("missing field") {
+        ErrorCode::MissingField
+    } else if serde_message.starts_with("unknown variant") {
+        ErrorCode::UnknownType
+    } else {
+        ErrorCode::BadJson
+    };
+    ProtocolError::new(code, serde_message)
+}
+
+// ---------------------------------------------------------------------------------------
+// Errors
+// ---------------------------------------------------------------------------------------
+
+/// The `code` of an `error` frame.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorCode {
+    BadJson,
+    UnknownType,
+    MissingField,
+    InvalidRoom,
+    InvalidName,
+    NotInRoom,
+    UnknownMember,
+    RateLimited,
+    TooManyRooms,
+}
+
+impl ErrorCode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorCode::BadJson => "bad_json",
+            ErrorCode::UnknownType => "unknown_type",
+            ErrorCode::MissingField => "missing_field",
+            ErrorCode::InvalidRoom => "invalid_room",
+            ErrorCode::InvalidName => "invalid_name",
+            ErrorCode::NotInRoom => "not_in_room",
+            ErrorCode::UnknownMember => "unknown_member",
+            ErrorCode::RateLimited => "rate_limited",
+            ErrorCode::TooManyRooms => "too_many_rooms",
+        }
+    }
+}
+
+impl FromStr for ErrorCode {
+    type Err = ();
+    fn from_str(s: &str) -> Result<Self, ()> {
+        [
+            ErrorCode::BadJson,
+            ErrorCode::UnknownType,
+            ErrorCode::MissingField,
+            ErrorCode::InvalidRoom,
+            ErrorCode::InvalidName,
+            ErrorCode::NotInRoom,
+            ErrorCode::UnknownMember,
+            ErrorCode::RateLimited,
+            ErrorCode::TooManyRooms,
+        ]
+        .into_iter()
+        .find(|code| code.as_str() == s)
+        .ok_or(())
+    }
+}
+
+/// A rejected command: becomes one `error` frame.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProtocolError {
+    pub code: ErrorCode,
+    pub message: String,
+}
+
+impl ProtocolError {
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
+        Self {
+            code,
+            message: message.into(),
+        }
+    }
+}
+
+/// A value that failed validation. Its `Display` starts with the error code so that the
+/// code survives serde's error plumbing (see [`classify`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ValidationError(ProtocolError);
+
+impl ValidationError {
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
+        Self(ProtocolError::new(code, message))
+    }
+}
+
+impl fmt::Display for ValidationError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.0.code.as_str(), self.0.message)
+    }
+}
+
+impl From<ValidationError> for ProtocolError {
+    fn from(err: ValidationError) -> Self {
+        err.0
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Server -> client
+// ---------------------------------------------------------------------------------------
+
+/// A member as clients see it. `joined_at` is when it joined the room in question, or
+/// when it connected where no room is involved (whispers).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Member {
+    pub id: MemberId,
+    pub name: DisplayName,
+    pub joined_at: Timestamp,
+}
+
+/// Who sent a room message: a member, or a backend through the HTTP API.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Sender {
+    Member(Member),
+    /// Serialized as `{"id":"server","name":"server"}`.
+    Server,
+}
+
+impl Serialize for Sender {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        #[derive(Serialize)]
+        struct ServerSender {
+            id: &'static str,
+            name: &'static str,
+        }
+        match self {
+            Sender::Member(member) => member.serialize(serializer),
+            Sender::Server => ServerSender {
+                id: "server",
+                name: "server",
+            }
+            .serialize(serializer),
+        }
+    }
+}
+
+/// A room message, kept in history and shared (behind an `Arc`) by every event that
+/// carries it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ChatMessage {
+    pub room: RoomName,
+    pub from: Sender,
+    pub text: Arc<str>,
+    pub at: Timestamp,
+    /// Per-room counter: 1 for a room's first message, no gaps.
+    pub seq: u64,
+}
+
+/// Why a member left a room.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LeaveReason {
+    /// It sent `leave`.
+    Leave,
+    /// Its connection closed.
+    Disconnect,
+    /// Nothing was heard from it within the client timeout.
+    Timeout,
+    /// It stopped reading its frames; closed with 1013.
+    Slow,
+}
+
+/// The limits a client is told in `welcome`, so it can stay within them.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Limits {
+    pub max_message_bytes: usize,
+    pub max_rooms: usize,
+    pub max_pending_bytes: usize,
+    pub history_len: usize,
+    pub max_name_chars: usize,
+    pub max_room_chars: usize,
+    pub max_ref_chars: usize,
+}
+
+/// `{"name", "members"}` in a `rooms` reply: a room and how many are in it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RoomCount {
+    pub name: RoomName,
+    pub members: usize,
+}
+
+/// Every server -> client frame.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Event {
+    Welcome {
+        protocol: u32,
+        id: MemberId,
+        name: DisplayName,
+        heartbeat_ms: u64,
+        timeout_ms: u64,
+        limits: Limits,
+    },
+    Echo {
+        text: String,
+        at: Timestamp,
+    },
+    Joined {
+        room: RoomName,
+        members: Vec<Member>,
+        /// Recent `message` events, oldest first.
+        history: Vec<Event>,
+    },
+    Left {
+        room: RoomName,
+    },
+    MemberJoined {
+        room: RoomName,
+        member: Member,
+    },
+    MemberLeft {
+        room: RoomName,
+        member: Member,
+        reason: LeaveReason,
+    },
+    MemberRenamed {
+        /// Absent only in the sender's own confirmation when it is in no room.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        room: Option<RoomName>,
+        member: Member,
+        old_name: DisplayName,
+    },
+    Message(Arc<ChatMessage>),
+    Whisper {
+        from: Member,
+        to: Member,
+        text: String,
+        at: Timestamp,
+    },
+    Presence {
+        room: RoomName,
+        members: Vec<Member>,
+    },
+    Rooms {
+        rooms: Vec<RoomCount>,
+    },
+    Error {
+        code: ErrorCode,
+        message: String,
+    },
+}
+
+impl From<ProtocolError> for Event {
+    fn from(err: ProtocolError) -> Self {
+        Event::Error {
+            code: err.code,
+            message: err.message,
+        }
+    }
+}
+
+impl Event {
+    /// Serializes the event once; the text is then shared by every recipient.
+    pub fn to_json(&self) -> String {
+        // Every field is a string, number, bool or nested struct of those: there is no
+        // map with non-string keys and no fallible Serialize impl, so this cannot fail.
+        serde_json::to_string(self).expect("events always serialize")
+    }
+
+    /// The event as a reply: `ref` added when the request carried one.
+    pub fn to_reply(&self, reference: Option<&Ref>) -> String {
+        with_ref(self.to_json(), reference)
+    }
+}
+
+/// Adds `"ref"` to an already serialized event, so a broadcast is serialized once and
+/// only the requester's copy is patched.
+pub fn with_ref(json: String, reference: Option<&Ref>) -> String {
+    let Some(reference) = reference else {
+        return json;
+    };
+    debug_assert!(json.starts_with('{'));
+    let encoded_ref =
+        serde_json::to_string(reference.as_str()).expect("a string always serializes");
+    let mut out = String::with_capacity(json.len() + encoded_ref.len() + 8);
+    out.push_str("{\"ref\":");
+    out.push_str(&encoded_ref);
+    let rest = &json[1..];
+    if rest != "}" {
+        out.push(',');
+    }
+    out.push_str(rest);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rejected_code(text: &str) -> ErrorCode {
+        match decode(text) {
+            Inbound::Rejected { error, .. } => error.code,
+            other => panic!("expected a rejection for {text}, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn decodes_every_command() {
+        let cases = [
+            (
+                r#"{"type":"echo","text":"hi"}"#,
+                Command::Echo { text: "hi".into() },
+            ),
+            (r#"{"type":"rooms"}"#, Command::Rooms),
+            (
+                r#"{"type":"whisper","to":"7","text":"psst"}"#,
+                Command::Whisper {
+                    to: MemberId(7),
+                    text: "psst".into(),
+                },
+            ),
+        ];
+        for (text, expected) in cases {
+            assert_eq!(
+                decode(text),
+                Inbound::Command {
+                    reference: None,
+                    command: expected
+                }
+            );
+        }
+    }
+
+    #[test]
+    fn maps_failures_to_codes() {
+        assert_eq!(rejected_code(r#"{"type":"join"}"#), ErrorCode::MissingField);
+        assert_eq!(rejected_code(r#"{"room":"a"}"#), ErrorCode::MissingField);
+        assert_eq!(rejected_code(r#"{"type":"dance"}"#), ErrorCode::UnknownType);
+        assert_eq!(
+            rejected_code(r#"{"type":"join","room":"a b"}"#),
+            ErrorCode::InvalidRoom
+        );
+        assert_eq!(
+            rejected_code(r#"{"type":"join","room":5}"#),
+            ErrorCode::BadJson
+        );
+        assert_eq!(
+            rejected_code(r#"{"type":"rename","name":"  "}"#),
+            ErrorCode::InvalidName
+        );
+        assert_eq!(
+            rejected_code(r#"{"type":"whisper","to":"x","text":""}"#),
+            ErrorCode::UnknownMember
+        );
+        assert_eq!(rejected_code(r#"{"type":"join","#), ErrorCode::BadJson);
+        assert_eq!(
+            rejected_code(r#"{"type":"rooms","ref":7}"#),
+            ErrorCode::BadJson
+        );
+    }
+
+    #[test]
+    fn non_objects_are_plain_text() {
+        assert_eq!(decode("hello"), Inbound::Plain("hello".into()));
+        assert_eq!(decode("[1,2]"), Inbound::Plain("[1,2]".into()));
+        assert_eq!(decode("42"), Inbound::Plain("42".into()));
+    }
+
+    #[test]
+    fn ref_is_kept_even_when_the_command_fails() {
+        match decode(r#"{"type":"dance","ref":"r1"}"#) {
+            Inbound::Rejected { reference, .. } => assert_eq!(reference.unwrap().as_str(), "r1"),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn with_ref_patches_serialized_events() {
+        let reference = Ref::parse("a\"b").unwrap();
+        let json = Event::Left {
+            room: RoomName::parse("r").unwrap(),
+        }
+        .to_reply(Some(&reference));
+        let value: serde_json::Value = serde_json::from_str(&json).unwrap();
+        assert_eq!(value["ref"], "a\"b");
+        assert_eq!(value["type"], "left");
+    }
+
+    #[test]
+    fn names_are_trimmed_and_bounded() {
+        assert_eq!(DisplayName::parse("  ann ").unwrap().as_str(), "ann");
+        assert!(DisplayName::parse(&"x".repeat(33)).is_err());
+        assert!(DisplayName::parse("a\u{7}b").is_err());
+        assert!(RoomName::parse(&"r".repeat(64)).is_ok());
+        assert!(RoomName::parse(&"r".repeat(65)).is_err());
+        assert!(RoomName::parse("café").is_err());
+    }
+}

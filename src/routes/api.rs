@@ -1,0 +1,127 @@
+//! The JSON API for backends: list rooms, look at one, publish into one as `server`.
+
+use actix_web::{error::JsonPayloadError, http::StatusCode, web, HttpResponse};
+use serde::{Deserialize, Serialize};
+
+use super::{error::ApiError, AppState};
+use crate::{
+    hub::messages::{DescribeRoom, DescribeRooms, Publish, RoomView, UnknownRoom},
+    protocol::{RoomName, Timestamp},
+};
+
+/// JSON bodies may be up to six times the message limit: that is what JSON escaping
+/// (`\u0000`) can turn a `MAX_MESSAGE_BYTES` text into. The text itself is checked after.
+pub fn json_config(max_message_bytes: usize) -> web::JsonConfig {
+    web::JsonConfig::default()
+        .limit(max_message_bytes.saturating_mul(6).saturating_add(1024))
+        .content_type_required(false)
+        .error_handler(|err, _| {
+            let error = match &err {
+                JsonPayloadError::Overflow { .. }
+                | JsonPayloadError::OverflowKnownLength { .. } => {
+                    ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "too_large", err.to_string())
+                }
+                _ => ApiError::new(StatusCode::BAD_REQUEST, "bad_body", err.to_string()),
+            };
+            error.into()
+        })
+}
+
+#[derive(Serialize)]
+struct RoomList {
+    rooms: Vec<RoomView>,
+}
+
+pub async fn list_rooms(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    let rooms = state
+        .hub
+        .send(DescribeRooms)
+        .await
+        .map_err(hub_unavailable)?;
+    Ok(HttpResponse::Ok().json(RoomList { rooms }))
+}
+
+pub async fn get_room(
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let room = parse_room(&path)?;
+    match state
+        .hub
+        .send(DescribeRoom { room: room.clone() })
+        .await
+        .map_err(hub_unavailable)?
+    {
+        Some(view) => Ok(HttpResponse::Ok().json(view)),
+        None => Err(unknown_room(&room)),
+    }
+}
+
+#[derive(Deserialize)]
+pub struct PublishBody {
+    text: String,
+}
+
+#[derive(Serialize)]
+struct Published {
+    room: RoomName,
+    seq: u64,
+    at: Timestamp,
+}
+
+pub async fn publish(
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    body: web::Json<PublishBody>,
+) -> Result<HttpResponse, ApiError> {
+    let room = parse_room(&path)?;
+    let text = body.into_inner().text;
+    let limit = state.settings.max_message_bytes;
+    if text.len() > limit {
+        return Err(ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "too_large",
+            format!("text is {} bytes; the limit is {limit}", text.len()),
+        ));
+    }
+    let result = state
+        .hub
+        .send(Publish {
+            room: room.clone(),
+            text,
+        })
+        .await
+        .map_err(hub_unavailable)?;
+    match result {
+        Ok(message) => Ok(HttpResponse::Accepted().json(Published {
+            room: message.room.clone(),
+            seq: message.seq,
+            at: message.at,
+        })),
+        Err(UnknownRoom) => Err(unknown_room(&room)),
+    }
+}
+
+fn parse_room(raw: &str) -> Result<RoomName, ApiError> {
+    RoomName::parse(raw).map_err(|err| {
+        let message = crate::protocol::ProtocolError::from(err).message;
+        ApiError::new(StatusCode::BAD_REQUEST, "invalid_room", message)
+    })
+}
+
+fn unknown_room(room: &RoomName) -> ApiError {
+    ApiError::new(
+        StatusCode::NOT_FOUND,
+        "unknown_room",
+        format!("room {room} does not exist (a room exists while it has members)"),
+    )
+}
+
+fn hub_unavailable(err: actix::MailboxError) -> ApiError {
+    log::error!("the hub did not answer: {err}");
+    ApiError::new(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "unavailable",
+        "the hub is not available",
+    )
+}

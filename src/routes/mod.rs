@@ -1,0 +1,52 @@
+//! The HTTP surface: WebSocket upgrades (`ws.rs`), the JSON API for backends (`api.rs`),
+//! the health check, the page, and one JSON error type for all of them (`error.rs`).
+
+pub mod api;
+pub mod error;
+pub mod health;
+pub mod ws;
+
+use std::sync::Arc;
+
+use actix::Addr;
+use actix_web::web;
+
+use crate::{
+    hub::{Hub, MemberIds},
+    session::ConnectionSettings,
+    shutdown::Shutdown,
+};
+
+/// What every handler can reach (cloned per worker, so everything here is cheap).
+#[derive(Clone)]
+pub struct AppState {
+    pub hub: Addr<Hub>,
+    pub ids: MemberIds,
+    pub settings: Arc<ConnectionSettings>,
+    pub shutdown: Shutdown,
+}
+
+/// Registers every route; the page is served last so it never shadows an API path.
+pub fn configure(cfg: &mut web::ServiceConfig, state: AppState, static_dir: &std::path::Path) {
+    let max_message_bytes = state.settings.max_message_bytes;
+    cfg.app_data(web::Data::new(state))
+        .app_data(api::json_config(max_message_bytes))
+        .app_data(error::query_config())
+        .route("/ws", web::get().to(ws::hub_socket))
+        .route("/echo", web::get().to(ws::echo_socket))
+        .route("/healthz", web::get().to(health::healthz))
+        .service(
+            web::scope("/api")
+                .route("/rooms", web::get().to(api::list_rooms))
+                .route("/rooms/{room}", web::get().to(api::get_room))
+                .route("/rooms/{room}/messages", web::post().to(api::publish)),
+        );
+    if static_dir.is_dir() {
+        cfg.service(actix_files::Files::new("/", static_dir).index_file("index.html"));
+    } else {
+        log::warn!(
+            "STATIC_DIR {} is not a directory: the page at / is not served",
+            static_dir.display()
+        );
+    }
+}

@@ -1,0 +1,96 @@
+//! The two WebSocket upgrades: `/ws` (the hub protocol) and `/echo` (plain RFC 6455 echo).
+
+use actix_web::{http::StatusCode, web, HttpRequest, HttpResponse};
+use serde::Deserialize;
+
+use super::{error::ApiError, AppState};
+use crate::{
+    echo::EchoSession,
+    protocol::{DisplayName, ProtocolError, RoomName},
+    session::{Session, SessionSetup},
+    transport::{self, SocketCloser},
+};
+
+/// `/ws?name=...&room=...`; both optional.
+#[derive(Debug, Deserialize)]
+pub struct ConnectQuery {
+    name: Option<String>,
+    room: Option<String>,
+}
+
+pub async fn hub_socket(
+    req: HttpRequest,
+    payload: web::Payload,
+    query: web::Query<ConnectQuery>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    refuse_during_shutdown(&state)?;
+    let query = query.into_inner();
+    let id = state.ids.next();
+    let mut query_errors = Vec::new();
+    // A bad name or room does not refuse the connection: the client gets a guest name
+    // or no room, and an `error` frame right after `welcome` saying why.
+    let name = match query.name.as_deref().map(DisplayName::parse) {
+        Some(Ok(name)) => name,
+        Some(Err(err)) => {
+            query_errors.push(ProtocolError::from(err));
+            DisplayName::guest(id)
+        }
+        None => DisplayName::guest(id),
+    };
+    let room = match query.room.as_deref().map(RoomName::parse) {
+        Some(Ok(room)) => Some(room),
+        Some(Err(err)) => {
+            query_errors.push(ProtocolError::from(err));
+            None
+        }
+        None => None,
+    };
+    let setup = SessionSetup {
+        id,
+        name,
+        room,
+        query_errors,
+        socket: SocketCloser::for_request(&req),
+    };
+    let session = Session::new(
+        setup,
+        state.hub.clone(),
+        state.settings.clone(),
+        state.shutdown.clone(),
+    );
+    transport::upgrade(session, &req, payload, state.settings.max_message_bytes)
+        .map_err(handshake_failed)
+}
+
+pub async fn echo_socket(
+    req: HttpRequest,
+    payload: web::Payload,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    refuse_during_shutdown(&state)?;
+    let session = EchoSession::new(state.settings.clone(), state.shutdown.clone());
+    transport::upgrade(session, &req, payload, state.settings.max_message_bytes)
+        .map_err(handshake_failed)
+}
+
+fn refuse_during_shutdown(state: &AppState) -> Result<(), ApiError> {
+    if state.shutdown.is_triggered() {
+        return Err(ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "shutting_down",
+            "the server is shutting down",
+        ));
+    }
+    Ok(())
+}
+
+/// A request to a WebSocket path that is not a valid upgrade.
+fn handshake_failed(err: actix_web::Error) -> ApiError {
+    let status = err.as_response_error().status_code();
+    ApiError::new(
+        status,
+        "websocket_upgrade_required",
+        format!("this endpoint speaks WebSocket: {err}"),
+    )
+}

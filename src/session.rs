@@ -1,0 +1,250 @@
+//! The per-connection actor on `/ws`: decodes client frames, keeps the heartbeat, and
+//! forwards commands to the hub; delivers the hub's frames to its client.
+//!
+//! It owns no room state. It registers with the hub in `started` and deregisters in
+//! `stopping`, exactly once, and it records *why* it stopped so the hub can tell the
+//! rooms (`disconnect`, `timeout`, `slow`).
+
+use std::{
+    sync::Arc,
+    time::{Duration, Instant},
+};
+
+use actix::prelude::*;
+
+use crate::{
+    hub::{messages::*, Hub},
+    outbox::{Deliver, Evict, Outbox, SessionLink},
+    protocol::{
+        self, Command, DisplayName, Event, Inbound, LeaveReason, Limits, MemberId, ProtocolError,
+        Ref, RoomName, Timestamp, PROTOCOL_VERSION,
+    },
+    shutdown::{ConnectionGuard, Shutdown},
+    transport::{self, close_code, Incoming, Reassembler, SocketCloser, WsContext, WsFrame},
+};
+
+/// What every connection actor needs to know, built once from `Config` and shared.
+#[derive(Debug, Clone)]
+pub struct ConnectionSettings {
+    /// How often the server pings.
+    pub heartbeat_interval: Duration,
+    /// Silence after which a client is dropped.
+    pub client_timeout: Duration,
+    /// Largest message, fragments joined.
+    pub max_message_bytes: usize,
+    /// The outbound budget of one `/ws` connection.
+    pub max_pending_bytes: usize,
+    /// Told to clients in `welcome`.
+    pub limits: Limits,
+}
+
+/// A new `/ws` connection, before its actor starts.
+pub struct SessionSetup {
+    pub id: MemberId,
+    pub name: DisplayName,
+    /// Joined right after `welcome` (`?room=`).
+    pub room: Option<RoomName>,
+    /// Problems with the connect query, reported as `error` frames after `welcome`.
+    pub query_errors: Vec<ProtocolError>,
+    pub socket: Option<SocketCloser>,
+}
+
+pub struct Session {
+    id: MemberId,
+    name: DisplayName,
+    hub: Addr<Hub>,
+    settings: Arc<ConnectionSettings>,
+    link: Arc<SessionLink>,
+    incoming: Reassembler,
+    /// When anything (a frame, a pong) last came from the client.
+    last_heard: Instant,
+    /// Reported to the hub when the actor stops.
+    leave_reason: LeaveReason,
+    initial_room: Option<RoomName>,
+    query_errors: Vec<ProtocolError>,
+    shutdown: Shutdown,
+    _open: ConnectionGuard,
+}
+
+impl Session {
+    pub fn new(
+        setup: SessionSetup,
+        hub: Addr<Hub>,
+        settings: Arc<ConnectionSettings>,
+        shutdown: Shutdown,
+    ) -> Self {
+        Self {
+            id: setup.id,
+            name: setup.name,
+            hub,
+            incoming: Reassembler::new(settings.max_message_bytes),
+            settings,
+            link: Arc::new(SessionLink::new(setup.socket)),
+            last_heard: Instant::now(),
+            leave_reason: LeaveReason::Disconnect,
+            initial_room: setup.room,
+            query_errors: setup.query_errors,
+            _open: shutdown.track_connection(),
+            shutdown,
+        }
+    }
+
+    /// Sends an event straight to this client (replies that need no hub).
+    fn reply(&self, ctx: &mut WsContext<Self>, reference: Option<&Ref>, event: &Event) {
+        ctx.text(event.to_reply(reference));
+    }
+
+    fn forward<C: crate::hub::Apply>(&self, command: C, reference: Option<Ref>) {
+        self.hub.do_send(FromMember {
+            from: self.id,
+            reference,
+            command,
+        });
+    }
+
+    fn on_text(&mut self, text: &str, ctx: &mut WsContext<Self>) {
+        match protocol::decode(text) {
+            Inbound::Plain(text) => self.reply(
+                ctx,
+                None,
+                &Event::Echo {
+                    text,
+                    at: Timestamp::now(),
+                },
+            ),
+            Inbound::Rejected { reference, error } => {
+                log::debug!("member {}: rejected frame: {:?}", self.id, error);
+                self.reply(ctx, reference.as_ref(), &error.into())
+            }
+            Inbound::Command { reference, command } => self.dispatch(command, reference, ctx),
+        }
+    }
+
+    /// One arm per client command: answer here or hand it to the hub.
+    fn dispatch(&mut self, command: Command, reference: Option<Ref>, ctx: &mut WsContext<Self>) {
+        match command {
+            Command::Echo { text } => {
+                let echo = Event::Echo {
+                    text,
+                    at: Timestamp::now(),
+                };
+                self.reply(ctx, reference.as_ref(), &echo)
+            }
+            Command::Join { room } => self.forward(Join { room }, reference),
+            Command::Leave { room } => self.forward(Leave { room }, reference),
+            Command::Say { room, text } => self.forward(Say { room, text }, reference),
+            Command::Whisper { to, text } => self.forward(Whisper { to, text }, reference),
+            Command::Who { room } => self.forward(Who { room }, reference),
+            Command::Rooms => self.forward(ListRooms, reference),
+            Command::Rename { name } => self.forward(Rename { name }, reference),
+        }
+    }
+
+    fn heartbeat(&mut self, ctx: &mut WsContext<Self>) {
+        self.link.tick();
+        if self.last_heard.elapsed() > self.settings.client_timeout {
+            log::info!("member {} ({}): no heartbeat, dropping", self.id, self.name);
+            self.leave_reason = LeaveReason::Timeout;
+            ctx.stop();
+            return;
+        }
+        ctx.ping(b"");
+    }
+}
+
+impl Actor for Session {
+    type Context = WsContext<Self>;
+
+    fn started(&mut self, ctx: &mut Self::Context) {
+        let address = ctx.address();
+        self.hub.do_send(Connect {
+            id: self.id,
+            name: self.name.clone(),
+            outbox: Outbox::new(
+                address.clone().recipient(),
+                address.recipient(),
+                self.link.clone(),
+                self.settings.max_pending_bytes,
+            ),
+        });
+        let welcome = Event::Welcome {
+            protocol: PROTOCOL_VERSION,
+            id: self.id,
+            name: self.name.clone(),
+            heartbeat_ms: self.settings.heartbeat_interval.as_millis() as u64,
+            timeout_ms: self.settings.client_timeout.as_millis() as u64,
+            limits: self.settings.limits.clone(),
+        };
+        self.reply(ctx, None, &welcome);
+        for error in std::mem::take(&mut self.query_errors) {
+            self.reply(ctx, None, &error.into());
+        }
+        if let Some(room) = self.initial_room.take() {
+            self.forward(Join { room }, None);
+        }
+        ctx.run_interval(self.settings.heartbeat_interval, Self::heartbeat);
+        ctx.spawn(self.shutdown.triggered().into_actor(self).map(|_, _, ctx| {
+            transport::close(ctx, close_code::GOING_AWAY, "server shutting down");
+        }));
+    }
+
+    fn stopping(&mut self, _: &mut Self::Context) -> Running {
+        self.hub.do_send(Disconnect {
+            id: self.id,
+            reason: self.leave_reason,
+        });
+        self.link.release_socket();
+        Running::Stop
+    }
+}
+
+impl StreamHandler<WsFrame> for Session {
+    fn handle(&mut self, frame: WsFrame, ctx: &mut Self::Context) {
+        self.last_heard = Instant::now();
+        let message = match self.incoming.push(frame) {
+            Ok(Some(message)) => message,
+            Ok(None) => return,
+            Err(violation) => {
+                log::info!("member {}: closing: {}", self.id, violation.description());
+                return transport::close(ctx, violation.close_code(), violation.description());
+            }
+        };
+        match message {
+            Incoming::Text(text) => self.on_text(&text, ctx),
+            Incoming::Binary(_) => {
+                let error = ProtocolError::new(
+                    protocol::ErrorCode::BadJson,
+                    "binary frames are not part of the /ws protocol: send JSON as text",
+                );
+                self.reply(ctx, None, &error.into());
+            }
+            Incoming::Ping(data) => ctx.pong(&data),
+            Incoming::Pong => {}
+            Incoming::Close(reason) => {
+                ctx.close(reason);
+                ctx.stop();
+            }
+        }
+    }
+}
+
+impl Handler<Deliver> for Session {
+    type Result = ();
+
+    fn handle(&mut self, msg: Deliver, ctx: &mut Self::Context) {
+        self.link.taken(msg.frame.len());
+        // Once evicted, queued frames are dropped so the close goes out promptly.
+        if !self.link.is_evicted() {
+            ctx.text(msg.frame);
+        }
+    }
+}
+
+impl Handler<Evict> for Session {
+    type Result = ();
+
+    fn handle(&mut self, msg: Evict, ctx: &mut Self::Context) {
+        self.leave_reason = LeaveReason::Slow;
+        transport::close(ctx, msg.code, msg.reason);
+    }
+}

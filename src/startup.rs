@@ -1,0 +1,135 @@
+//! Builds the running server from a [`Config`]: the hub, the routes, the listener. Both
+//! `main` and the tests call [`Application::build`], so tests run the real thing.
+
+use std::{io, net::TcpListener, sync::Arc, time::Instant};
+
+use actix::{Actor, Addr};
+use actix_web::{dev::ServerHandle, middleware, web, App, HttpServer};
+
+use crate::{
+    config::Config,
+    hub::{Hub, HubSettings},
+    protocol::{Limits, MAX_NAME_CHARS, MAX_REF_CHARS, MAX_ROOM_CHARS},
+    routes::{self, AppState},
+    session::ConnectionSettings,
+    shutdown::Shutdown,
+    transport,
+};
+
+/// A bound, not yet running server.
+pub struct Application {
+    port: u16,
+    server: actix_web::dev::Server,
+    controller: Controller,
+}
+
+/// Stops a running [`Application`] gracefully; cheap to clone.
+#[derive(Clone)]
+pub struct Controller {
+    server: ServerHandle,
+    shutdown: Shutdown,
+    hub: Addr<Hub>,
+    config: Arc<Config>,
+}
+
+impl Application {
+    /// Binds `HOST:PORT` from the config and builds the server (must run inside an actix
+    /// system: the hub actor starts here).
+    pub fn build(config: Config) -> io::Result<Self> {
+        let listener = TcpListener::bind(config.bind_address())?;
+        Self::build_with_listener(config, listener)
+    }
+
+    pub fn build_with_listener(config: Config, listener: TcpListener) -> io::Result<Self> {
+        let port = listener.local_addr()?.port();
+        let hub_actor = Hub::new(HubSettings::from(&config));
+        let ids = hub_actor.member_ids();
+        let hub = hub_actor.start();
+        let shutdown = Shutdown::default();
+        let state = AppState {
+            hub: hub.clone(),
+            ids,
+            settings: Arc::new(connection_settings(&config)),
+            shutdown: shutdown.clone(),
+        };
+        let static_dir = config.static_dir.clone();
+        let mut server = HttpServer::new(move || {
+            App::new()
+                .wrap(middleware::NormalizePath::trim())
+                .configure(|cfg| routes::configure(cfg, state.clone(), &static_dir))
+                .default_service(web::to(routes::error::not_found))
+        })
+        .on_connect(transport::on_connect)
+        .disable_signals()
+        .shutdown_timeout(config.shutdown_timeout.as_secs().max(1));
+        if config.workers > 0 {
+            server = server.workers(config.workers);
+        }
+        let server = server.listen(listener)?.run();
+        let controller = Controller {
+            server: server.handle(),
+            shutdown,
+            hub,
+            config: Arc::new(config),
+        };
+        Ok(Self {
+            port,
+            server,
+            controller,
+        })
+    }
+
+    /// The port actually bound (useful with `PORT=0`).
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    pub fn controller(&self) -> Controller {
+        self.controller.clone()
+    }
+
+    /// Serves until [`Controller::shutdown`] completes.
+    pub async fn run_until_stopped(self) -> io::Result<()> {
+        self.server.await
+    }
+}
+
+impl Controller {
+    /// Graceful shutdown: refuse new upgrades, send every client close 1001, wait (up to
+    /// `SHUTDOWN_TIMEOUT_MS`) for those connections to end, then stop the server.
+    pub async fn shutdown(&self) {
+        log::info!(
+            "shutting down: closing {} connection(s) with 1001",
+            self.shutdown.open_connections()
+        );
+        self.shutdown.trigger();
+        let deadline = Instant::now() + self.config.shutdown_timeout;
+        while self.shutdown.open_connections() > 0 && Instant::now() < deadline {
+            actix_web::rt::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        self.server.stop(true).await;
+        log::info!("stopped");
+    }
+
+    pub fn hub(&self) -> &Addr<Hub> {
+        &self.hub
+    }
+}
+
+fn connection_settings(config: &Config) -> ConnectionSettings {
+    ConnectionSettings {
+        heartbeat_interval: config.heartbeat_interval,
+        client_timeout: config.client_timeout,
+        max_message_bytes: config.max_message_bytes,
+        max_pending_bytes: config.max_pending_bytes,
+        limits: Limits {
+            max_message_bytes: config.max_message_bytes,
+            max_rooms: config.max_rooms_per_connection,
+            max_pending_bytes: config.max_pending_bytes,
+            history_len: config.history_len,
+            max_name_chars: MAX_NAME_CHARS,
+            max_room_chars: MAX_ROOM_CHARS,
+            max_ref_chars: MAX_REF_CHARS,
+        },
+    }
+}

@@ -1,0 +1,381 @@
+//! All glue to the WebSocket transport (`actix-web-actors`) lives here, so the hub and
+//! the protocol never see it and the transport can change in one place.
+//!
+//! It owns: the upgrade with its frame-size limit, reassembly of fragmented messages into
+//! whole [`Incoming`] messages, the mapping of transport failures to close codes, and a
+//! [`SocketCloser`] that can shut a jammed connection's socket from outside its actor.
+
+use std::sync::Mutex;
+
+use actix::Actor;
+use actix_http::ws::Item;
+use actix_web::{dev::Extensions, web, HttpRequest, HttpResponse};
+use actix_web_actors::ws::{self, CloseCode, CloseReason, ProtocolError};
+use bytes::{Bytes, BytesMut};
+use bytestring::ByteString;
+
+pub use actix_web_actors::ws::WebsocketContext as WsContext;
+
+/// What a WebSocket stream yields to a connection actor.
+pub type WsFrame = Result<ws::Message, ProtocolError>;
+
+/// Close codes (RFC 6455 section 7.4) the server sends.
+pub mod close_code {
+    pub const NORMAL: u16 = 1000;
+    pub const GOING_AWAY: u16 = 1001;
+    pub const PROTOCOL_ERROR: u16 = 1002;
+    pub const INVALID_PAYLOAD: u16 = 1007;
+    pub const POLICY: u16 = 1008;
+    pub const TOO_BIG: u16 = 1009;
+    pub const INTERNAL_ERROR: u16 = 1011;
+    pub const TRY_AGAIN_LATER: u16 = 1013;
+}
+
+/// Starts `actor` on the upgraded connection; frames over `max_frame_bytes` are refused
+/// by the decoder before they are buffered.
+pub fn upgrade<A>(
+    actor: A,
+    req: &HttpRequest,
+    payload: web::Payload,
+    max_frame_bytes: usize,
+) -> Result<HttpResponse, actix_web::Error>
+where
+    A: Actor<Context = WsContext<A>> + actix::StreamHandler<WsFrame>,
+{
+    ws::WsResponseBuilder::new(actor, req, payload)
+        .frame_size(max_frame_bytes)
+        .start()
+}
+
+/// A whole message from the client, fragments already joined.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Incoming {
+    Text(ByteString),
+    Binary(Bytes),
+    Ping(Bytes),
+    Pong,
+    /// The client's close frame; its code is already checked.
+    Close(Option<CloseReason>),
+}
+
+/// Why a connection must be closed; each maps to one close code.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Violation {
+    /// A message over the size limit (1009).
+    TooBig,
+    /// Text that is not UTF-8 (1007).
+    InvalidUtf8,
+    /// Anything else RFC 6455 forbids (1002).
+    Protocol(String),
+}
+
+impl Violation {
+    pub fn close_code(&self) -> u16 {
+        match self {
+            Violation::TooBig => close_code::TOO_BIG,
+            Violation::InvalidUtf8 => close_code::INVALID_PAYLOAD,
+            Violation::Protocol(_) => close_code::PROTOCOL_ERROR,
+        }
+    }
+
+    pub fn description(&self) -> String {
+        match self {
+            Violation::TooBig => "message too big".into(),
+            Violation::InvalidUtf8 => "text is not valid UTF-8".into(),
+            Violation::Protocol(detail) => detail.clone(),
+        }
+    }
+}
+
+/// Joins continuation frames into whole messages, enforcing the size limit on the
+/// whole message (the decoder enforces it per frame).
+#[derive(Debug)]
+pub struct Reassembler {
+    max_message_bytes: usize,
+    /// The message being assembled: `Some(true)` text, `Some(false)` binary.
+    in_progress: Option<bool>,
+    buffer: BytesMut,
+}
+
+impl Reassembler {
+    pub fn new(max_message_bytes: usize) -> Self {
+        Self {
+            max_message_bytes,
+            in_progress: None,
+            buffer: BytesMut::new(),
+        }
+    }
+
+    /// Feeds one frame from the transport; `Ok(None)` means "part of a message, keep going".
+    pub fn push(&mut self, frame: WsFrame) -> Result<Option<Incoming>, Violation> {
+        let message = frame.map_err(violation_of)?;
+        match message {
+            ws::Message::Text(text) => {
+                self.no_fragment_open()?;
+                Ok(Some(Incoming::Text(text)))
+            }
+            ws::Message::Binary(data) => {
+                self.no_fragment_open()?;
+                Ok(Some(Incoming::Binary(data)))
+            }
+            ws::Message::Ping(data) => Ok(Some(Incoming::Ping(data))),
+            ws::Message::Pong(_) => Ok(Some(Incoming::Pong)),
+            ws::Message::Close(reason) => {
+                if let Some(reason) = &reason {
+                    if !is_valid_close_code(u16::from(reason.code)) {
+                        return Err(Violation::Protocol("invalid close code".into()));
+                    }
+                }
+                Ok(Some(Incoming::Close(reason)))
+            }
+            ws::Message::Nop => Ok(None),
+            ws::Message::Continuation(item) => self.continuation(item),
+        }
+    }
+
+    fn continuation(&mut self, item: Item) -> Result<Option<Incoming>, Violation> {
+        match item {
+            Item::FirstText(data) => self.start(true, data),
+            Item::FirstBinary(data) => self.start(false, data),
+            Item::Continue(data) => {
+                self.append(data)?;
+                Ok(None)
+            }
+            Item::Last(data) => {
+                self.append(data)?;
+                let is_text = self.in_progress.take().unwrap_or(false);
+                let whole = self.buffer.split().freeze();
+                if is_text {
+                    ByteString::try_from(whole)
+                        .map(|text| Some(Incoming::Text(text)))
+                        .map_err(|_| Violation::InvalidUtf8)
+                } else {
+                    Ok(Some(Incoming::Binary(whole)))
+                }
+            }
+        }
+    }
+
+    fn start(&mut self, is_text: bool, data: Bytes) -> Result<Option<Incoming>, Violation> {
+        self.no_fragment_open()?;
+        self.in_progress = Some(is_text);
+        self.buffer.clear();
+        self.append(data)?;
+        Ok(None)
+    }
+
+    fn append(&mut self, data: Bytes) -> Result<(), Violation> {
+        if self.in_progress.is_none() {
+            return Err(Violation::Protocol(
+                "continuation frame without a message to continue".into(),
+            ));
+        }
+        if self.buffer.len() + data.len() > self.max_message_bytes {
+            return Err(Violation::TooBig);
+        }
+        self.buffer.extend_from_slice(&data);
+        Ok(())
+    }
+
+    fn no_fragment_open(&self) -> Result<(), Violation> {
+        match self.in_progress {
+            Some(_) => Err(Violation::Protocol(
+                "new data frame while a fragmented message is open".into(),
+            )),
+            None => Ok(()),
+        }
+    }
+}
+
+fn violation_of(err: ProtocolError) -> Violation {
+    match err {
+        ProtocolError::Overflow => Violation::TooBig,
+        // The decoder reports text that is not UTF-8 as an I/O error naming UTF-8.
+        ProtocolError::Io(io) if io.to_string().to_ascii_lowercase().contains("utf-8") => {
+            Violation::InvalidUtf8
+        }
+        other => Violation::Protocol(other.to_string()),
+    }
+}
+
+/// Close codes a peer may send (RFC 6455 section 7.4): the defined ones that are not
+/// reserved for local use, and the registered and private ranges.
+pub fn is_valid_close_code(code: u16) -> bool {
+    matches!(code, 1000..=1003 | 1007..=1011 | 3000..=4999)
+}
+
+/// Sends a close frame with `code` and a short description, and stops the actor.
+pub fn close<A>(ctx: &mut WsContext<A>, code: u16, description: impl Into<String>)
+where
+    A: Actor<Context = WsContext<A>>,
+{
+    use actix::ActorContext;
+    ctx.close(Some(CloseReason {
+        code: CloseCode::from(code),
+        description: Some(description.into()),
+    }));
+    ctx.stop();
+}
+
+// ---------------------------------------------------------------------------------------
+// Socket access, for tearing down connections whose actor is jammed
+// ---------------------------------------------------------------------------------------
+
+/// The connection's raw socket, recorded when the connection is accepted.
+#[derive(Debug, Clone, Copy)]
+pub struct ConnectionSocket {
+    #[cfg(unix)]
+    fd: std::os::fd::RawFd,
+}
+
+/// `HttpServer::on_connect` hook: turns off Nagle (a chat server sends small frames that
+/// must not wait for an ACK) and records the socket for [`SocketCloser::for_request`].
+pub fn on_connect(connection: &dyn std::any::Any, data: &mut Extensions) {
+    if let Some(stream) = connection.downcast_ref::<actix_web::rt::net::TcpStream>() {
+        if let Err(err) = stream.set_nodelay(true) {
+            log::warn!("could not set TCP_NODELAY: {err}");
+        }
+        #[cfg(unix)]
+        {
+            use std::os::fd::AsRawFd;
+            data.insert(ConnectionSocket {
+                fd: stream.as_raw_fd(),
+            });
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = data;
+}
+
+/// A duplicate handle on a connection's socket, so the hub can shut it down when the
+/// actor serving it can no longer run (a client that stopped reading jams the writer,
+/// which stops the actor's timers and mailbox too).
+#[derive(Debug)]
+pub struct SocketCloser {
+    socket: Mutex<Option<socket2::Socket>>,
+}
+
+impl SocketCloser {
+    /// Duplicates the socket of the connection `req` arrived on, if it is known.
+    pub fn for_request(req: &HttpRequest) -> Option<Self> {
+        #[cfg(unix)]
+        {
+            use std::os::fd::BorrowedFd;
+            let recorded = req.conn_data::<ConnectionSocket>()?;
+            // SAFETY: the fd was recorded when this very connection was accepted, and the
+            // connection is open while one of its requests is being handled, so the fd
+            // is valid for the duration of this borrow. We keep our own duplicate.
+            let borrowed = unsafe { BorrowedFd::borrow_raw(recorded.fd) };
+            match borrowed.try_clone_to_owned() {
+                Ok(owned) => Some(Self {
+                    socket: Mutex::new(Some(socket2::Socket::from(owned))),
+                }),
+                Err(err) => {
+                    log::warn!("could not duplicate a connection's socket: {err}");
+                    None
+                }
+            }
+        }
+        #[cfg(not(unix))]
+        {
+            let _ = req;
+            None
+        }
+    }
+
+    /// Drops our duplicate: the connection ended normally.
+    pub fn release(&self) {
+        self.lock().take();
+    }
+
+    /// Resets the connection: pending output is discarded and the peer gets an RST, so
+    /// the writer that was stuck on it fails and the connection is dropped.
+    pub fn force_close(&self) -> bool {
+        let Some(socket) = self.lock().take() else {
+            return false;
+        };
+        // Linger 0 turns the close into a reset, freeing the unsent buffer at once.
+        let _ = socket.set_linger(Some(std::time::Duration::ZERO));
+        let _ = socket.shutdown(std::net::Shutdown::Both);
+        true
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Option<socket2::Socket>> {
+        // A panic while holding this lock cannot leave the Option half-updated.
+        self.socket
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn text(s: &'static str) -> WsFrame {
+        Ok(ws::Message::Continuation(Item::FirstText(
+            Bytes::from_static(s.as_bytes()),
+        )))
+    }
+
+    #[test]
+    fn joins_fragments_into_one_message() {
+        let mut reassembler = Reassembler::new(100);
+        assert_eq!(reassembler.push(text("hel")), Ok(None));
+        let ping = Ok(ws::Message::Ping(Bytes::from_static(b"p")));
+        assert_eq!(
+            reassembler.push(ping),
+            Ok(Some(Incoming::Ping(Bytes::from_static(b"p"))))
+        );
+        let cont = Ok(ws::Message::Continuation(Item::Continue(
+            Bytes::from_static(b"lo "),
+        )));
+        assert_eq!(reassembler.push(cont), Ok(None));
+        let last = Ok(ws::Message::Continuation(Item::Last(Bytes::from_static(
+            b"you",
+        ))));
+        assert_eq!(
+            reassembler.push(last),
+            Ok(Some(Incoming::Text(ByteString::from_static("hello you"))))
+        );
+    }
+
+    #[test]
+    fn enforces_the_limit_across_fragments() {
+        let mut reassembler = Reassembler::new(4);
+        assert_eq!(reassembler.push(text("abc")), Ok(None));
+        let last = Ok(ws::Message::Continuation(Item::Last(Bytes::from_static(
+            b"de",
+        ))));
+        assert_eq!(reassembler.push(last), Err(Violation::TooBig));
+    }
+
+    #[test]
+    fn rejects_interleaved_and_orphan_fragments() {
+        let mut reassembler = Reassembler::new(100);
+        let orphan = Ok(ws::Message::Continuation(Item::Last(Bytes::new())));
+        assert!(matches!(
+            reassembler.push(orphan),
+            Err(Violation::Protocol(_))
+        ));
+        reassembler.push(text("a")).unwrap();
+        let interleaved = Ok(ws::Message::Text(ByteString::from_static("b")));
+        assert!(matches!(
+            reassembler.push(interleaved),
+            Err(Violation::Protocol(_))
+        ));
+    }
+
+    #[test]
+    fn invalid_utf8_across_fragments_is_1007() {
+        let mut reassembler = Reassembler::new(100);
+        let first = Ok(ws::Message::Continuation(Item::FirstText(
+            Bytes::from_static(&[0xce]),
+        )));
+        reassembler.push(first).unwrap();
+        let last = Ok(ws::Message::Continuation(Item::Last(Bytes::from_static(
+            &[0xff],
+        ))));
+        assert_eq!(reassembler.push(last), Err(Violation::InvalidUtf8));
+    }
+}

@@ -1,0 +1,1034 @@
+/* hubbub browser client. Plain JS, no dependencies.
+ *
+ * Security rule for this file: every piece of data that came from the network or
+ * from the user is put into the DOM with textContent / createTextNode only.
+ * innerHTML is never used.
+ */
+(function () {
+  "use strict";
+
+  // ---------------------------------------------------------------- constants
+
+  var NAME_KEY = "hubbub.name";
+  var BACKOFF_BASE_MS = 500;
+  var BACKOFF_MAX_MS = 10000;
+  var BACKOFF_JITTER = 0.2;        // up to +20 %
+  var STABLE_AFTER_MS = 5000;      // a connection this old resets the backoff
+  var MAX_LOG_LINES = 1000;        // per room
+  var ROOM_RE = /^[A-Za-z0-9._-]{1,64}$/;
+  var REASON_TEXT = {
+    leave: "left",
+    disconnect: "disconnected",
+    timeout: "timed out",
+    slow: "was dropped (slow)"
+  };
+
+  // ---------------------------------------------------------------- elements
+
+  function $(id) { return document.getElementById(id); }
+
+  var el = {
+    connectForm: $("connect-form"),
+    name: $("name"),
+    connect: $("connect"),
+    disconnect: $("disconnect"),
+    connState: $("conn-state"),
+    identity: $("identity"),
+    errorBar: $("error-bar"),
+    error: $("error"),
+    errorDismiss: $("error-dismiss"),
+    joinForm: $("join-form"),
+    roomInput: $("room-input"),
+    join: $("join"),
+    rooms: $("rooms"),
+    roomsEmpty: $("rooms-empty"),
+    leave: $("leave"),
+    roomTitle: $("room-title"),
+    roomMeta: $("room-meta"),
+    log: $("log"),
+    whisperTarget: $("whisper-target"),
+    whisperLabel: $("whisper-label"),
+    whisperCancel: $("whisper-cancel"),
+    composer: $("composer"),
+    messageInput: $("message-input"),
+    send: $("send"),
+    echoForm: $("echo-form"),
+    echoInput: $("echo-input"),
+    echoSend: $("echo-send"),
+    echoResult: $("echo-result"),
+    renameForm: $("rename-form"),
+    renameInput: $("rename-input"),
+    rename: $("rename"),
+    members: $("members"),
+    memberCount: $("member-count"),
+    roomsRefresh: $("rooms-refresh"),
+    serverRooms: $("server-rooms")
+  };
+
+  // ---------------------------------------------------------------- state
+
+  var state = {
+    ws: null,
+    status: "disconnected",   // disconnected | connecting | connected | reconnecting
+    wantConnected: false,     // false after a user-initiated disconnect
+    me: null,                 // {id, name} from welcome
+    name: "",                 // name to (re)connect with
+    limits: {},
+    attempt: 0,               // reconnect attempt counter for backoff
+    reconnectTimer: null,
+    countdownTimer: null,
+    reconnectAt: 0,
+    stableTimer: null,
+    rooms: new Map(),         // room name -> Room
+    roomOrder: [],            // joined order for the tab list
+    active: null,             // active room name
+    lobby: [],                // log lines shown when no room is active
+    whisperTo: null,          // {id, name}
+    pendingEcho: new Map(),   // ref -> performance.now() at send
+    pendingJoins: new Set(),  // rooms the user asked to join (activate on `joined`)
+    pendingRename: null,      // {ref, prevName} until confirmed or refused
+    refCounter: 0
+  };
+
+  function newRoom(name) {
+    return {
+      name: name,
+      members: new Map(),   // id -> member
+      lines: [],            // log entries (see addLine)
+      seqs: new Map(),      // seq -> fingerprint of a shown message
+      unread: 0,
+      joined: false         // true while the server says we're in it
+    };
+  }
+
+  // ---------------------------------------------------------------- helpers
+
+  function nextRef(prefix) {
+    state.refCounter += 1;
+    return prefix + "-" + Date.now().toString(36) + "-" + state.refCounter;
+  }
+
+  function storageGet(key) {
+    try { return window.localStorage.getItem(key); } catch (e) { return null; }
+  }
+  function storageSet(key, value) {
+    try { window.localStorage.setItem(key, value); } catch (e) { /* private mode */ }
+  }
+
+  function wsUrl(name) {
+    var proto = window.location.protocol === "https:" ? "wss:" : "ws:";
+    var url = proto + "//" + window.location.host + "/ws";
+    if (name) url += "?name=" + encodeURIComponent(name);
+    return url;
+  }
+
+  function parseTime(at) {
+    var d = at ? new Date(at) : new Date();
+    return isNaN(d.getTime()) ? new Date() : d;
+  }
+
+  function fmtTime(d) {
+    return d.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit", second: "2-digit" });
+  }
+
+  function memberName(m) {
+    if (!m) return "?";
+    if (typeof m === "string") return lookupName(m) || m;
+    return m.name != null ? String(m.name) : String(m.id);
+  }
+
+  function memberId(m) {
+    if (!m) return null;
+    return typeof m === "string" ? m : (m.id != null ? String(m.id) : null);
+  }
+
+  function lookupName(id) {
+    var found = null;
+    state.rooms.forEach(function (room) {
+      if (!found && room.members.has(id)) found = room.members.get(id).name;
+    });
+    return found;
+  }
+
+  function isMe(idOrMember) {
+    var id = typeof idOrMember === "string" ? idOrMember : memberId(idOrMember);
+    return !!(state.me && id && id === state.me.id);
+  }
+
+  function utf8Length(s) {
+    if (window.TextEncoder) return new TextEncoder().encode(s).length;
+    return unescape(encodeURIComponent(s)).length;
+  }
+
+  function h(tag, className, text) {
+    var node = document.createElement(tag);
+    if (className) node.className = className;
+    if (text != null) node.textContent = String(text);
+    return node;
+  }
+
+  // ---------------------------------------------------------------- errors
+
+  var errorFadeTimer = null;
+
+  function showError(code, message) {
+    var text = (code ? code + ": " : "") + (message || "");
+    el.error.textContent = text;
+    el.error.setAttribute("data-code", code || "");
+    el.errorBar.hidden = false;
+    el.errorBar.classList.remove("stale");
+    // restart the flash animation
+    void el.errorBar.offsetWidth;
+    el.errorBar.classList.add("flash");
+    if (errorFadeTimer) clearTimeout(errorFadeTimer);
+    errorFadeTimer = setTimeout(function () {
+      el.errorBar.classList.remove("flash");
+      el.errorBar.classList.add("stale");
+    }, 8000);
+  }
+
+  el.errorDismiss.addEventListener("click", function () {
+    el.errorBar.hidden = true;
+  });
+
+  // ---------------------------------------------------------------- connection state UI
+
+  function setStatus(status, text) {
+    state.status = status;
+    el.connState.setAttribute("data-state", status);
+    el.connState.textContent = text || status;
+    updateControls();
+  }
+
+  function updateControls() {
+    var connected = state.status === "connected";
+    var idle = state.status === "disconnected";
+    el.connect.disabled = !(idle || state.status === "reconnecting");
+    el.connect.textContent = state.status === "reconnecting" ? "Reconnect now" : "Connect";
+    el.disconnect.disabled = idle;
+    el.name.disabled = !idle && state.status !== "reconnecting";
+
+    var canChat = connected && (!!state.active || !!state.whisperTo);
+    el.messageInput.disabled = !canChat;
+    el.send.disabled = !canChat;
+    el.messageInput.placeholder = !connected
+      ? "Not connected"
+      : state.whisperTo
+        ? "Whisper to " + state.whisperTo.name
+        : state.active
+          ? "Message #" + state.active
+          : "Join a room to chat";
+
+    el.echoInput.disabled = !connected;
+    el.echoSend.disabled = !connected;
+    el.renameInput.disabled = !connected;
+    el.rename.disabled = !connected;
+    el.roomsRefresh.disabled = !connected;
+    el.leave.disabled = !(connected && state.active);
+  }
+
+  function showIdentity() {
+    if (state.me) {
+      el.identity.hidden = false;
+      el.identity.textContent = "you are " + state.me.name;
+      el.identity.title = "connection id " + state.me.id;
+    } else {
+      el.identity.hidden = true;
+      el.identity.textContent = "";
+    }
+  }
+
+  // ---------------------------------------------------------------- connection
+
+  function send(obj) {
+    if (!state.ws || state.ws.readyState !== WebSocket.OPEN) {
+      showError("not_connected", "Not connected to the server.");
+      return false;
+    }
+    var text = JSON.stringify(obj);
+    var max = state.limits && state.limits.max_message_bytes;
+    if (max && utf8Length(text) > max) {
+      showError("too_long", "Message is larger than the server limit of " + max + " bytes.");
+      return false;
+    }
+    state.ws.send(text);
+    return true;
+  }
+
+  function clearReconnectTimers() {
+    if (state.reconnectTimer) { clearTimeout(state.reconnectTimer); state.reconnectTimer = null; }
+    if (state.countdownTimer) { clearInterval(state.countdownTimer); state.countdownTimer = null; }
+  }
+
+  function connect() {
+    clearReconnectTimers();
+    if (state.ws) {
+      var old = state.ws;
+      state.ws = null;
+      try { old.close(1000); } catch (e) { /* ignore */ }
+    }
+    state.wantConnected = true;
+    setStatus("connecting");
+
+    var sock;
+    try {
+      sock = new WebSocket(wsUrl(state.name));
+    } catch (e) {
+      showError("connect_failed", String(e && e.message || e));
+      scheduleReconnect();
+      return;
+    }
+    state.ws = sock;
+
+    sock.onopen = function () {
+      if (state.ws !== sock) return;
+      // The state turns "connected" on `welcome`; a connection that stays up for a
+      // while resets the backoff so a flapping server doesn't get hammered.
+      if (state.stableTimer) clearTimeout(state.stableTimer);
+      state.stableTimer = setTimeout(function () {
+        if (state.ws === sock) state.attempt = 0;
+      }, STABLE_AFTER_MS);
+    };
+
+    sock.onmessage = function (ev) {
+      if (state.ws !== sock) return;
+      if (typeof ev.data !== "string") return;
+      var msg;
+      try { msg = JSON.parse(ev.data); } catch (e) {
+        showError("bad_frame", "The server sent a frame that is not JSON.");
+        return;
+      }
+      if (!msg || typeof msg !== "object") return;
+      try {
+        handle(msg);
+      } catch (e) {
+        if (window.console) console.error("hubbub: failed to handle", msg, e);
+      }
+    };
+
+    sock.onclose = function (ev) {
+      if (state.ws !== sock) return;
+      state.ws = null;
+      if (state.stableTimer) { clearTimeout(state.stableTimer); state.stableTimer = null; }
+      onConnectionLost(ev);
+    };
+
+    sock.onerror = function () { /* a close event always follows */ };
+  }
+
+  function onConnectionLost(ev) {
+    var wasConnected = state.status === "connected";
+    state.rooms.forEach(function (room) { room.joined = false; });
+    state.pendingEcho.clear();
+    if (wasConnected) {
+      var why = "Connection lost" + (ev && ev.code ? " (code " + ev.code + (ev.reason ? ", " + ev.reason : "") + ")" : "") + ".";
+      broadcastSystem(why, "conn");
+    }
+    if (ev && ev.code && ev.code !== 1000 && ev.code !== 1001 && ev.code !== 1005 && ev.code !== 1006) {
+      showError("closed_" + ev.code, closeText(ev.code) + (ev.reason ? " (" + ev.reason + ")" : ""));
+    }
+    if (state.wantConnected) {
+      scheduleReconnect();
+    } else {
+      setStatus("disconnected");
+    }
+    renderRooms();
+    renderMembers();
+  }
+
+  function closeText(code) {
+    switch (code) {
+      case 1008: return "Closed by the server: policy violation.";
+      case 1009: return "Closed by the server: message too big.";
+      case 1011: return "Closed by the server: internal error.";
+      case 1013: return "Closed by the server: try again later (server busy or connection too slow).";
+      default: return "Connection closed with code " + code + ".";
+    }
+  }
+
+  function backoffDelay(attempt) {
+    var base = Math.min(BACKOFF_MAX_MS, BACKOFF_BASE_MS * Math.pow(2, attempt));
+    return Math.round(base * (1 + Math.random() * BACKOFF_JITTER));
+  }
+
+  function scheduleReconnect() {
+    clearReconnectTimers();
+    var delay = backoffDelay(state.attempt);
+    state.attempt += 1;
+    state.reconnectAt = Date.now() + delay;
+    var tick = function () {
+      var left = Math.max(0, state.reconnectAt - Date.now());
+      setStatus("reconnecting", "reconnecting in " + Math.ceil(left / 1000) + "s");
+    };
+    tick();
+    state.countdownTimer = setInterval(tick, 250);
+    state.reconnectTimer = setTimeout(function () {
+      state.reconnectTimer = null;
+      connect();
+    }, delay);
+  }
+
+  function disconnect() {
+    state.wantConnected = false;
+    clearReconnectTimers();
+    state.attempt = 0;
+    var sock = state.ws;
+    state.ws = null;
+    if (sock) {
+      try { sock.close(1000, "bye"); } catch (e) { /* ignore */ }
+    }
+    var wasConnected = state.status === "connected";
+    state.rooms.forEach(function (room) { room.joined = false; });
+    if (wasConnected) broadcastSystem("Disconnected.", "conn");
+    state.me = null;
+    showIdentity();
+    setStatus("disconnected");
+    renderRooms();
+    renderMembers();
+  }
+
+  // ---------------------------------------------------------------- incoming frames
+
+  function handle(msg) {
+    switch (msg.type) {
+      case "welcome": onWelcome(msg); break;
+      case "echo": onEcho(msg); break;
+      case "joined": onJoined(msg); break;
+      case "left": onLeft(msg); break;
+      case "member_joined": onMemberJoined(msg); break;
+      case "member_left": onMemberLeft(msg); break;
+      case "member_renamed": onMemberRenamed(msg); break;
+      case "message": onMessage(msg); break;
+      case "whisper": onWhisper(msg); break;
+      case "presence": onPresence(msg); break;
+      case "rooms": onRooms(msg); break;
+      case "error": onError(msg); break;
+      default: /* ignore unknown events for forward compatibility */ break;
+    }
+  }
+
+  function onWelcome(msg) {
+    state.me = { id: String(msg.id), name: String(msg.name) };
+    state.limits = msg.limits || {};
+    // Reconnect with the name the server settled on (trimmed etc.), unless the
+    // user left it empty: a generated guest-<n> name is not sticky.
+    if (state.name) state.name = state.me.name;
+    showIdentity();
+    setStatus("connected");
+    // Rejoin every room we were in before (or were shown while disconnected).
+    state.roomOrder.forEach(function (name) {
+      send({ type: "join", room: name, ref: nextRef("rejoin") });
+    });
+    send({ type: "rooms" });
+  }
+
+  function onEcho(msg) {
+    var ref = msg.ref;
+    var t0 = ref != null ? state.pendingEcho.get(ref) : undefined;
+    el.echoResult.textContent = "";
+    el.echoResult.appendChild(h("span", "echo-text", msg.text != null ? msg.text : ""));
+    if (t0 !== undefined) {
+      state.pendingEcho.delete(ref);
+      var ms = Math.round(performance.now() - t0);
+      el.echoResult.appendChild(document.createTextNode(" "));
+      el.echoResult.appendChild(h("span", "echo-rtt", ms + " ms"));
+      el.echoResult.setAttribute("data-rtt", String(ms));
+    } else {
+      el.echoResult.removeAttribute("data-rtt");
+    }
+  }
+
+  function ensureRoom(name) {
+    var room = state.rooms.get(name);
+    if (!room) {
+      room = newRoom(name);
+      state.rooms.set(name, room);
+      state.roomOrder.push(name);
+    }
+    return room;
+  }
+
+  function onJoined(msg) {
+    var name = String(msg.room);
+    var existed = state.rooms.has(name);
+    var room = ensureRoom(name);
+    room.joined = true;
+
+    room.members = new Map();
+    (msg.members || []).forEach(function (m) {
+      if (m && m.id != null) room.members.set(String(m.id), normMember(m));
+    });
+
+    var history = Array.isArray(msg.history) ? msg.history : [];
+    // Dedupe on rejoin: skip history messages already shown (same seq and content).
+    // If a seq is known but the content differs, the server's counter was reset
+    // (e.g. restart): forget the old seqs and show the history.
+    var reset = history.some(function (m) {
+      var known = room.seqs.get(m.seq);
+      return known !== undefined && known !== fingerprint(m);
+    });
+    if (reset) room.seqs.clear();
+    var added = 0;
+    history.forEach(function (m) {
+      if (m.seq != null && room.seqs.has(m.seq)) return;
+      addMessageLine(room, m, true);
+      added += 1;
+    });
+
+    if (existed) {
+      addSystem(room, "Joined #" + name + (added ? " (" + added + " message" + (added === 1 ? "" : "s") + " from history)" : "") + ".", "conn");
+    } else {
+      addSystem(room, "You joined #" + name + ".", "join");
+    }
+
+    var wanted = state.pendingJoins.delete(name);
+    if (wanted) send({ type: "rooms" });
+    if (wanted || !state.active || !state.rooms.has(state.active)) {
+      setActive(name);
+    } else {
+      renderRooms();
+      if (state.active === name) { renderLog(); renderMembers(); }
+    }
+  }
+
+  function normMember(m) {
+    return { id: String(m.id), name: m.name != null ? String(m.name) : String(m.id), joined_at: m.joined_at || null };
+  }
+
+  function fingerprint(m) {
+    return String(m.at) + "\u0000" + memberId(m.from) + "\u0000" + String(m.text);
+  }
+
+  function onLeft(msg) {
+    var name = String(msg.room);
+    removeRoom(name);
+  }
+
+  function removeRoom(name) {
+    if (!state.rooms.has(name)) return;
+    state.rooms.delete(name);
+    var idx = state.roomOrder.indexOf(name);
+    state.roomOrder.splice(idx, 1);
+    if (state.active === name) {
+      var next = state.roomOrder[Math.min(idx, state.roomOrder.length - 1)] || null;
+      setActive(next);
+    } else {
+      renderRooms();
+    }
+    if (state.status === "connected") send({ type: "rooms" });
+  }
+
+  function onMemberJoined(msg) {
+    var room = state.rooms.get(String(msg.room));
+    if (!room || !msg.member) return;
+    var m = normMember(msg.member);
+    room.members.set(m.id, m);
+    addSystem(room, m.name + " joined.", "join");
+    if (state.active === room.name) renderMembers();
+  }
+
+  function onMemberLeft(msg) {
+    var room = state.rooms.get(String(msg.room));
+    if (!room || !msg.member) return;
+    var id = memberId(msg.member);
+    var known = room.members.get(id);
+    var name = known ? known.name : memberName(msg.member);
+    room.members.delete(id);
+    var verb = REASON_TEXT[msg.reason] || "left";
+    addSystem(room, name + " " + verb + ".", "leave reason-" + (msg.reason || "leave"));
+    if (state.active === room.name) renderMembers();
+  }
+
+  function onMemberRenamed(msg) {
+    var room = state.rooms.get(String(msg.room));
+    if (!msg.member) return;
+    var m = normMember(msg.member);
+    if (isMe(m.id)) {
+      state.pendingRename = null;
+      applyMyName(m.name);
+    }
+    if (state.whisperTo && state.whisperTo.id === m.id) {
+      state.whisperTo.name = m.name;
+      renderWhisperTarget();
+    }
+    if (!room) return;
+    var prev = room.members.get(m.id);
+    if (prev && prev.joined_at && !m.joined_at) m.joined_at = prev.joined_at;
+    room.members.set(m.id, m);
+    var oldName = msg.old_name != null ? String(msg.old_name) : (prev ? prev.name : "?");
+    addSystem(room, (isMe(m.id) ? "You are now known as " : oldName + " is now known as ") + m.name + ".", "rename");
+    if (state.active === room.name) renderMembers();
+  }
+
+  function onMessage(msg) {
+    var room = state.rooms.get(String(msg.room));
+    if (!room) return;
+    if (msg.seq != null && room.seqs.has(msg.seq) && room.seqs.get(msg.seq) === fingerprint(msg)) return;
+    addMessageLine(room, msg, false);
+  }
+
+  function onWhisper(msg) {
+    var target = state.active ? state.rooms.get(state.active) : null;
+    var entry = {
+      kind: "whisper",
+      at: parseTime(msg.at),
+      fromName: memberName(msg.from),
+      fromId: memberId(msg.from),
+      toName: memberName(msg.to),
+      toId: memberId(msg.to),
+      own: isMe(memberId(msg.from)),
+      text: msg.text != null ? String(msg.text) : ""
+    };
+    if (target) {
+      pushLine(target, entry);
+    } else {
+      pushLobby(entry);
+    }
+  }
+
+  function onPresence(msg) {
+    var room = state.rooms.get(String(msg.room));
+    if (!room) return;
+    room.members = new Map();
+    (msg.members || []).forEach(function (m) {
+      if (m && m.id != null) room.members.set(String(m.id), normMember(m));
+    });
+    if (state.active === room.name) renderMembers();
+  }
+
+  function onRooms(msg) {
+    var list = Array.isArray(msg.rooms) ? msg.rooms.slice() : [];
+    list.sort(function (a, b) { return String(a.name).localeCompare(String(b.name)); });
+    el.serverRooms.textContent = "";
+    if (!list.length) {
+      el.serverRooms.appendChild(h("li", "muted small", "No rooms on the server."));
+      return;
+    }
+    list.forEach(function (r) {
+      var li = h("li");
+      var btn = h("button", "btn link server-room");
+      btn.type = "button";
+      btn.setAttribute("data-room", String(r.name));
+      btn.appendChild(h("span", "server-room-name", "#" + r.name));
+      btn.appendChild(h("span", "count", r.members));
+      btn.title = state.rooms.has(String(r.name)) ? "Open #" + r.name : "Join #" + r.name;
+      li.appendChild(btn);
+      el.serverRooms.appendChild(li);
+    });
+  }
+
+  function applyMyName(name) {
+    if (!state.me) return;
+    state.me.name = name;
+    state.name = name;
+    storageSet(NAME_KEY, name);
+    el.name.value = name;
+    showIdentity();
+    if (state.active) renderMembers();
+  }
+
+  function onError(msg) {
+    var code = msg.code != null ? String(msg.code) : "error";
+    var text = msg.message != null ? String(msg.message) : "";
+    if (msg.ref != null) {
+      var ref = String(msg.ref);
+      if (state.pendingEcho.has(ref)) {
+        state.pendingEcho.delete(ref);
+        el.echoResult.textContent = "error: " + code;
+      }
+      if (state.pendingRename && state.pendingRename.ref === ref) {
+        applyMyName(state.pendingRename.prevName);
+        state.pendingRename = null;
+      }
+      // a refused join: forget that we wanted it
+      var m = /^join-(.*)$/.exec(ref);
+      if (m) state.pendingJoins.delete(m[1]);
+    }
+    showError(code, text);
+  }
+
+  // ---------------------------------------------------------------- log model
+
+  function addMessageLine(room, m, fromHistory) {
+    var entry = {
+      kind: "msg",
+      at: parseTime(m.at),
+      fromName: memberName(m.from),
+      fromId: memberId(m.from),
+      text: m.text != null ? String(m.text) : "",
+      seq: m.seq,
+      own: isMe(memberId(m.from)),
+      history: !!fromHistory
+    };
+    if (m.seq != null) room.seqs.set(m.seq, fingerprint(m));
+    pushLine(room, entry, fromHistory);
+  }
+
+  function addSystem(room, text, variant) {
+    pushLine(room, { kind: "system", at: new Date(), text: text, variant: variant || "" }, true);
+  }
+
+  function broadcastSystem(text, variant) {
+    state.rooms.forEach(function (room) { addSystem(room, text, variant); });
+    if (!state.rooms.size) pushLobby({ kind: "system", at: new Date(), text: text, variant: variant || "" });
+  }
+
+  function pushLine(room, entry, quiet) {
+    room.lines.push(entry);
+    var trimmed = false;
+    if (room.lines.length > MAX_LOG_LINES) {
+      room.lines.splice(0, room.lines.length - MAX_LOG_LINES);
+      trimmed = true;
+    }
+    if (state.active === room.name) {
+      if (trimmed) renderLog(); else appendLineNode(entry);
+    } else if (!quiet && entry.kind !== "system") {
+      room.unread += 1;
+      renderRooms();
+    }
+  }
+
+  function pushLobby(entry) {
+    state.lobby.push(entry);
+    if (state.lobby.length > MAX_LOG_LINES) state.lobby.shift();
+    if (!state.active) appendLineNode(entry);
+  }
+
+  // ---------------------------------------------------------------- rendering
+
+  function lineNode(entry) {
+    var row = h("div", "line");
+    var time = h("time", "time", fmtTime(entry.at));
+    time.dateTime = entry.at.toISOString();
+    time.title = entry.at.toLocaleString();
+
+    if (entry.kind === "system") {
+      row.classList.add("system");
+      if (entry.variant) entry.variant.split(" ").forEach(function (v) { if (v) row.classList.add("system-" + v); });
+      row.appendChild(time);
+      row.appendChild(h("span", "text", entry.text));
+      return row;
+    }
+
+    if (entry.kind === "whisper") {
+      row.classList.add("whisper");
+      if (entry.own) row.classList.add("own");
+      row.appendChild(time);
+      var who = h("span", "who");
+      who.appendChild(h("span", "from", entry.fromName));
+      who.appendChild(h("span", "arrow", " \u2192 "));
+      who.appendChild(h("span", "to", entry.toName));
+      row.appendChild(who);
+      row.appendChild(h("span", "text", entry.text));
+      return row;
+    }
+
+    row.classList.add("msg");
+    if (entry.own) row.classList.add("own");
+    if (entry.fromId === "server") row.classList.add("from-server");
+    if (entry.history) row.classList.add("history");
+    if (entry.seq != null) row.setAttribute("data-seq", String(entry.seq));
+    row.appendChild(time);
+    var from = h("span", "from", entry.fromName);
+    if (entry.fromId) from.setAttribute("data-id", entry.fromId);
+    row.appendChild(from);
+    row.appendChild(h("span", "text", entry.text));
+    return row;
+  }
+
+  function nearBottom() {
+    return el.log.scrollHeight - el.log.scrollTop - el.log.clientHeight < 60;
+  }
+
+  function appendLineNode(entry) {
+    var stick = nearBottom();
+    var placeholder = el.log.querySelector(".placeholder");
+    if (placeholder) placeholder.remove();
+    el.log.appendChild(lineNode(entry));
+    if (stick || entry.own) el.log.scrollTop = el.log.scrollHeight;
+  }
+
+  function renderLog() {
+    el.log.textContent = "";
+    var lines = state.active && state.rooms.has(state.active) ? state.rooms.get(state.active).lines : state.lobby;
+    if (!lines.length) {
+      el.log.appendChild(h("p", "placeholder muted",
+        state.active ? "No messages yet." : "Connect, then join a room to start chatting."));
+    }
+    var frag = document.createDocumentFragment();
+    lines.forEach(function (entry) { frag.appendChild(lineNode(entry)); });
+    el.log.appendChild(frag);
+    el.log.scrollTop = el.log.scrollHeight;
+  }
+
+  function renderRooms() {
+    var focusedRoom = document.activeElement && document.activeElement.classList &&
+      document.activeElement.classList.contains("room-tab") ? document.activeElement.getAttribute("data-room") : null;
+    el.rooms.textContent = "";
+    state.roomOrder.forEach(function (name) {
+      var room = state.rooms.get(name);
+      var li = h("li");
+      var btn = h("button", "room-tab");
+      btn.type = "button";
+      btn.setAttribute("data-room", name);
+      var active = name === state.active;
+      if (active) {
+        btn.classList.add("active");
+        btn.setAttribute("aria-current", "true");
+      }
+      if (!room.joined) btn.classList.add("offline");
+      btn.appendChild(h("span", "room-name", "#" + name));
+      if (room.unread > 0 && !active) {
+        var badge = h("span", "unread", room.unread > 99 ? "99+" : room.unread);
+        badge.setAttribute("aria-label", room.unread + " unread");
+        btn.appendChild(badge);
+      }
+      li.appendChild(btn);
+      el.rooms.appendChild(li);
+      if (focusedRoom === name) btn.focus();
+    });
+    el.roomsEmpty.hidden = state.roomOrder.length > 0;
+    updateControls();
+  }
+
+  function renderMembers() {
+    el.members.textContent = "";
+    var room = state.active ? state.rooms.get(state.active) : null;
+    if (!room) {
+      el.memberCount.textContent = "";
+      el.roomMeta.textContent = "";
+      return;
+    }
+    var list = Array.from(room.members.values());
+    list.sort(function (a, b) {
+      if (isMe(a.id) !== isMe(b.id)) return isMe(a.id) ? -1 : 1;
+      return a.name.localeCompare(b.name, undefined, { sensitivity: "base" }) || (a.id < b.id ? -1 : 1);
+    });
+    list.forEach(function (m) {
+      var li = h("li", "member");
+      li.setAttribute("data-id", m.id);
+      if (isMe(m.id)) {
+        li.classList.add("self");
+        var self = h("span", "member-self");
+        self.appendChild(h("span", "member-name", m.name));
+        self.appendChild(h("span", "you", "you"));
+        li.appendChild(self);
+      } else {
+        var btn = h("button", "member-btn");
+        btn.type = "button";
+        btn.setAttribute("data-id", m.id);
+        btn.setAttribute("aria-label", "Whisper to " + m.name);
+        btn.appendChild(h("span", "member-name", m.name));
+        if (state.whisperTo && state.whisperTo.id === m.id) {
+          li.classList.add("targeted");
+          btn.setAttribute("aria-pressed", "true");
+        }
+        li.appendChild(btn);
+      }
+      if (m.joined_at) li.title = "joined " + parseTime(m.joined_at).toLocaleString();
+      el.members.appendChild(li);
+    });
+    el.memberCount.textContent = String(list.length);
+    el.roomMeta.textContent = room.joined
+      ? list.length + " member" + (list.length === 1 ? "" : "s")
+      : "not connected";
+  }
+
+  function setActive(name) {
+    state.active = name && state.rooms.has(name) ? name : null;
+    if (state.active) state.rooms.get(state.active).unread = 0;
+    el.roomTitle.textContent = state.active ? "#" + state.active : "No room selected";
+    renderRooms();
+    renderLog();
+    renderMembers();
+    updateControls();
+  }
+
+  // ---------------------------------------------------------------- whisper mode
+
+  function setWhisper(target) {
+    state.whisperTo = target;
+    renderWhisperTarget();
+    renderMembers();
+    updateControls();
+  }
+
+  function renderWhisperTarget() {
+    if (state.whisperTo) {
+      el.whisperLabel.textContent = "";
+      el.whisperLabel.appendChild(document.createTextNode("Whisper to "));
+      el.whisperLabel.appendChild(h("strong", "whisper-name", state.whisperTo.name));
+      el.whisperTarget.setAttribute("data-id", state.whisperTo.id);
+      el.whisperTarget.hidden = false;
+      el.composer.classList.add("whispering");
+    } else {
+      el.whisperLabel.textContent = "";
+      el.whisperTarget.removeAttribute("data-id");
+      el.whisperTarget.hidden = true;
+      el.composer.classList.remove("whispering");
+    }
+  }
+
+  // ---------------------------------------------------------------- user actions
+
+  el.connectForm.addEventListener("submit", function (ev) {
+    ev.preventDefault();
+    var name = el.name.value.trim();
+    if (name.length > 32) {
+      showError("invalid_name", "Display names are 1 to 32 characters.");
+      return;
+    }
+    state.name = name;
+    if (name) storageSet(NAME_KEY, name);
+    state.attempt = 0;
+    connect();
+  });
+
+  el.disconnect.addEventListener("click", function () {
+    disconnect();
+    el.connect.focus();
+  });
+
+  el.joinForm.addEventListener("submit", function (ev) {
+    ev.preventDefault();
+    var room = el.roomInput.value.trim().replace(/^#/, "");
+    if (!room) { el.roomInput.focus(); return; }
+    if (!ROOM_RE.test(room)) {
+      showError("invalid_room", "Room names are 1 to 64 letters, digits, '-', '_' or '.'.");
+      return;
+    }
+    el.roomInput.value = "";
+    joinRoom(room);
+  });
+
+  function joinRoom(room) {
+    var existing = state.rooms.get(room);
+    if (existing && existing.joined) {
+      setActive(room);
+      return;
+    }
+    if (state.status !== "connected") {
+      showError("not_connected", "Connect first, then join a room.");
+      return;
+    }
+    state.pendingJoins.add(room);
+    send({ type: "join", room: room, ref: "join-" + room });
+  }
+
+  el.rooms.addEventListener("click", function (ev) {
+    var btn = ev.target.closest(".room-tab");
+    if (!btn) return;
+    setActive(btn.getAttribute("data-room"));
+  });
+
+  el.leave.addEventListener("click", function () {
+    var room = state.active;
+    if (!room) return;
+    var r = state.rooms.get(room);
+    if (r && r.joined && state.status === "connected") {
+      send({ type: "leave", room: room, ref: nextRef("leave") });
+    } else {
+      removeRoom(room);
+    }
+  });
+
+  el.serverRooms.addEventListener("click", function (ev) {
+    var btn = ev.target.closest(".server-room");
+    if (!btn) return;
+    joinRoom(btn.getAttribute("data-room"));
+  });
+
+  el.roomsRefresh.addEventListener("click", function () {
+    send({ type: "rooms", ref: nextRef("rooms") });
+  });
+
+  el.members.addEventListener("click", function (ev) {
+    var li = ev.target.closest(".member");
+    if (!li || li.classList.contains("self")) return;
+    var id = li.getAttribute("data-id");
+    var room = state.active ? state.rooms.get(state.active) : null;
+    var m = room && room.members.get(id);
+    if (!m) return;
+    if (state.whisperTo && state.whisperTo.id === id) {
+      setWhisper(null);
+    } else {
+      setWhisper({ id: m.id, name: m.name });
+    }
+    el.messageInput.focus();
+  });
+
+  el.whisperCancel.addEventListener("click", function () {
+    setWhisper(null);
+    el.messageInput.focus();
+  });
+
+  document.addEventListener("keydown", function (ev) {
+    if (ev.key === "Escape" && state.whisperTo) {
+      setWhisper(null);
+      if (!el.messageInput.disabled) el.messageInput.focus();
+    }
+  });
+
+  el.composer.addEventListener("submit", function (ev) {
+    ev.preventDefault();
+    var text = el.messageInput.value;
+    if (!text.trim()) return;
+    var ok;
+    if (state.whisperTo) {
+      ok = send({ type: "whisper", to: state.whisperTo.id, text: text, ref: nextRef("whisper") });
+    } else if (state.active) {
+      ok = send({ type: "say", room: state.active, text: text, ref: nextRef("say") });
+    }
+    if (ok) el.messageInput.value = "";
+    el.messageInput.focus();
+  });
+
+  el.echoForm.addEventListener("submit", function (ev) {
+    ev.preventDefault();
+    var text = el.echoInput.value;
+    var ref = nextRef("echo");
+    var t0 = performance.now();
+    state.pendingEcho.set(ref, t0);
+    if (!send({ type: "echo", text: text, ref: ref })) {
+      state.pendingEcho.delete(ref);
+      return;
+    }
+    el.echoResult.textContent = "waiting\u2026";
+    el.echoResult.removeAttribute("data-rtt");
+  });
+
+  el.renameForm.addEventListener("submit", function (ev) {
+    ev.preventDefault();
+    var name = el.renameInput.value.trim();
+    if (!name || name.length > 32) {
+      showError("invalid_name", "Display names are 1 to 32 characters.");
+      return;
+    }
+    var ref = nextRef("rename");
+    var prev = state.me ? state.me.name : state.name;
+    if (send({ type: "rename", name: name, ref: ref })) {
+      el.renameInput.value = "";
+      // Applied optimistically (there is no direct reply when we are in no room);
+      // reverted if the server answers this ref with an error, corrected by
+      // our own member_renamed otherwise.
+      state.pendingRename = { ref: ref, prevName: prev };
+      applyMyName(name);
+    }
+  });
+
+  // Reconnect right away when the browser comes back online.
+  window.addEventListener("online", function () {
+    if (state.status === "reconnecting") {
+      state.attempt = 0;
+      connect();
+    }
+  });
+
+  // ---------------------------------------------------------------- start
+
+  var saved = storageGet(NAME_KEY);
+  if (saved) el.name.value = saved;
+  renderWhisperTarget();
+  setActive(null);
+  setStatus("disconnected");
+})();
