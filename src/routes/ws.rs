@@ -87,7 +87,8 @@ fn refuse_during_shutdown(state: &AppState) -> Result<(), ApiError> {
 
 /// A request to a WebSocket path that is not a valid upgrade.
 fn handshake_failed(err: actix_web::Error) -> ApiError {
-    let status = err.as_response_error().status_code();
+    // The handshake error knows its status (400, 405, 426) only through its response.
+    let status = err.error_response().status();
     ApiError::new(
         status,
         "websocket_upgrade_required",

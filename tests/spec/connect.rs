@@ -1,0 +1,48 @@
+//! Connecting to `/ws`: `welcome` first, hub-assigned ids, `?name=` and `?room=`.
+
+use serde_json::json;
+
+use crate::helpers::spawn_app;
+
+#[actix_web::test]
+async fn welcome_is_the_first_frame_and_carries_id_name_and_limits() {
+    let app = spawn_app().await;
+    let client = app.connect("?name=ann").await;
+    let welcome = &client.welcome;
+    assert_eq!(welcome["protocol"], 1);
+    assert_eq!(welcome["name"], "ann");
+    assert_eq!(welcome["heartbeat_ms"], app.config.heartbeat_interval.as_millis() as u64);
+    assert_eq!(welcome["timeout_ms"], app.config.client_timeout.as_millis() as u64);
+    assert_eq!(welcome["limits"]["max_message_bytes"], app.config.max_message_bytes);
+    assert_eq!(welcome["limits"]["max_rooms"], app.config.max_rooms_per_connection);
+}
+
+#[actix_web::test]
+async fn ids_are_unique_and_a_missing_name_becomes_guest() {
+    let app = spawn_app().await;
+    let a = app.connect("").await;
+    let b = app.connect("").await;
+    assert_ne!(a.id, b.id);
+    assert!(a.name.starts_with("guest-"), "{}", a.name);
+    assert!(!a.id.is_empty());
+}
+
+#[actix_web::test]
+async fn room_in_the_query_is_joined_after_welcome() {
+    let app = spawn_app().await;
+    let mut client = app.connect("?name=ann&room=lobby").await;
+    let joined = client.expect("joined").await;
+    assert_eq!(joined["room"], "lobby");
+    assert_eq!(joined["members"][0]["id"], client.id.as_str());
+}
+
+#[actix_web::test]
+async fn a_bad_name_or_room_in_the_query_gets_an_error_after_welcome() {
+    let app = spawn_app().await;
+    let mut client = app.connect("?name=%20%20&room=no%20spaces").await;
+    assert!(client.name.starts_with("guest-"));
+    client.expect_error("invalid_name").await;
+    client.expect_error("invalid_room").await;
+    client.send(json!({"type": "rooms", "ref": "r"})).await;
+    assert_eq!(client.expect("rooms").await["rooms"], json!([]));
+}

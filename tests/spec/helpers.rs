@@ -1,0 +1,227 @@
+//! Starts the real server on a free loopback port and talks to it through a typed
+//! WebSocket client. Every wait has a deadline; nothing sleeps a fixed time.
+
+use std::{net::TcpListener, time::Duration};
+
+use futures_util::{SinkExt, StreamExt};
+use hubbub::{
+    config::Config,
+    startup::{Application, Controller},
+};
+use serde_json::{json, Value};
+use tokio::net::TcpStream;
+use tokio_tungstenite::{
+    tungstenite::{protocol::frame::coding::CloseCode, Message},
+    MaybeTlsStream, WebSocketStream,
+};
+
+/// How long any single expected frame may take on a loaded 2-core CI machine.
+pub const DEADLINE: Duration = Duration::from_secs(15);
+
+pub struct TestApp {
+    pub port: u16,
+    pub config: Config,
+    pub controller: Controller,
+    pub http: reqwest::Client,
+}
+
+/// A server with default settings (two workers, so tests exercise cross-thread paths).
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with(|_| {}).await
+}
+
+/// A server whose config `adjust` may change first (shorter timers, smaller limits).
+pub async fn spawn_app_with(adjust: impl FnOnce(&mut Config)) -> TestApp {
+    let _ = env_logger::builder().is_test(true).try_init();
+    let mut config = Config {
+        port: 0,
+        workers: 2,
+        ..Config::default()
+    };
+    adjust(&mut config);
+    config.validate().expect("test config is valid");
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind a free port");
+    let app = Application::build_with_listener(config.clone(), listener).expect("build app");
+    let port = app.port();
+    let controller = app.controller();
+    actix_web::rt::spawn(app.run_until_stopped());
+    TestApp {
+        port,
+        config,
+        controller,
+        http: reqwest::Client::new(),
+    }
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{}", self.port, path)
+    }
+
+    pub fn ws_url(&self, path_and_query: &str) -> String {
+        format!("ws://127.0.0.1:{}{}", self.port, path_and_query)
+    }
+
+    /// Opens `/ws` with the given query (e.g. `"?name=ann"`) and reads `welcome`.
+    pub async fn connect(&self, query: &str) -> Client {
+        let mut client = Client::open(&self.ws_url(&format!("/ws{query}"))).await;
+        let welcome = client.expect("welcome").await;
+        client.id = welcome["id"].as_str().expect("welcome has an id").to_string();
+        client.name = welcome["name"].as_str().expect("welcome has a name").to_string();
+        client.welcome = welcome;
+        client
+    }
+
+    /// Connects as `name` and joins `room`, reading `joined`.
+    pub async fn member(&self, name: &str, room: &str) -> Client {
+        let mut client = self.connect(&format!("?name={name}")).await;
+        client.send(json!({"type": "join", "room": room})).await;
+        client.expect("joined").await;
+        client
+    }
+
+    pub async fn get(&self, path: &str) -> (u16, Value) {
+        let response = tokio::time::timeout(DEADLINE, self.http.get(self.url(path)).send())
+            .await
+            .expect("HTTP response in time")
+            .expect("HTTP request");
+        let status = response.status().as_u16();
+        (status, response.json().await.unwrap_or(Value::Null))
+    }
+
+    pub async fn post(&self, path: &str, body: impl Into<reqwest::Body>) -> (u16, Value) {
+        let request = self.http.post(self.url(path)).body(body);
+        let response = tokio::time::timeout(DEADLINE, request.send())
+            .await
+            .expect("HTTP response in time")
+            .expect("HTTP request");
+        let status = response.status().as_u16();
+        (status, response.json().await.unwrap_or(Value::Null))
+    }
+}
+
+pub type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
+
+/// A WebSocket client that speaks in protocol events.
+pub struct Client {
+    pub socket: Socket,
+    /// From `welcome` (empty on `/echo`).
+    pub id: String,
+    pub name: String,
+    pub welcome: Value,
+}
+
+impl Client {
+    pub async fn open(url: &str) -> Client {
+        let (socket, _) = tokio::time::timeout(DEADLINE, tokio_tungstenite::connect_async(url))
+            .await
+            .expect("WebSocket handshake in time")
+            .expect("WebSocket handshake");
+        Client {
+            socket,
+            id: String::new(),
+            name: String::new(),
+            welcome: Value::Null,
+        }
+    }
+
+    pub async fn send(&mut self, frame: Value) {
+        self.send_message(Message::text(frame.to_string())).await;
+    }
+
+    pub async fn send_text(&mut self, text: &str) {
+        self.send_message(Message::text(text)).await;
+    }
+
+    pub async fn send_message(&mut self, message: Message) {
+        tokio::time::timeout(DEADLINE, self.socket.send(message))
+            .await
+            .expect("send in time")
+            .expect("send");
+    }
+
+    /// The next data or close frame (pings and pongs are answered by the library).
+    pub async fn next_message(&mut self) -> Message {
+        loop {
+            let message = tokio::time::timeout(DEADLINE, self.socket.next())
+                .await
+                .expect("a frame before the deadline")
+                .expect("the connection to stay open")
+                .expect("a valid frame");
+            match message {
+                Message::Ping(_) | Message::Pong(_) => continue,
+                other => return other,
+            }
+        }
+    }
+
+    /// The next event, parsed. Panics on a close frame or a non-JSON frame.
+    pub async fn next_event(&mut self) -> Value {
+        match self.next_message().await {
+            Message::Text(text) => serde_json::from_str(&text).expect("frames are JSON"),
+            other => panic!("expected a JSON event, got {other:?}"),
+        }
+    }
+
+    /// The next event, which must be of `kind`.
+    pub async fn expect(&mut self, kind: &str) -> Value {
+        let event = self.next_event().await;
+        assert_eq!(event["type"], kind, "expected a {kind} event, got {event}");
+        event
+    }
+
+    /// The next event must be an `error` with `code`.
+    pub async fn expect_error(&mut self, code: &str) -> Value {
+        let event = self.expect("error").await;
+        assert_eq!(event["code"], code, "unexpected error: {event}");
+        assert!(event["message"].as_str().is_some_and(|m| !m.is_empty()));
+        event
+    }
+
+    /// Skips events until one of `kind` arrives (for streams with known noise).
+    pub async fn wait_for(&mut self, kind: &str) -> Value {
+        loop {
+            let event = self.next_event().await;
+            if event["type"] == kind {
+                return event;
+            }
+        }
+    }
+
+    /// The server must close the connection with `code` (skipping data frames before it).
+    pub async fn expect_close(&mut self, code: u16) {
+        loop {
+            match tokio::time::timeout(DEADLINE, self.socket.next())
+                .await
+                .expect("a close frame before the deadline")
+            {
+                Some(Ok(Message::Close(Some(frame)))) => {
+                    assert_eq!(u16::from(frame.code), code, "close reason: {}", frame.reason);
+                    return;
+                }
+                Some(Ok(Message::Close(None))) => panic!("closed without a code, expected {code}"),
+                Some(Ok(_)) => continue,
+                Some(Err(err)) => panic!("connection failed before close {code}: {err}"),
+                None => panic!("connection ended without close {code}"),
+            }
+        }
+    }
+
+    /// A hub round trip: everything the hub queued for this client before it saw this
+    /// request has arrived once the reply does. Used to prove that nothing was sent.
+    pub async fn sync(&mut self) {
+        self.send(json!({"type": "rooms", "ref": "sync"})).await;
+        let reply = self.next_event().await;
+        assert_eq!(reply["ref"], "sync", "expected nothing before the sync reply, got {reply}");
+    }
+
+    pub async fn close(mut self) {
+        let _ = self
+            .socket
+            .close(Some(tokio_tungstenite::tungstenite::protocol::CloseFrame {
+                code: CloseCode::Normal,
+                reason: "bye".into(),
+            }))
+            .await;
+    }
+}

@@ -1,0 +1,17 @@
+//! The executable spec of hubbub: one module per protocol area, each test driving the
+//! real server over real sockets. Read these to learn what the server promises.
+
+mod helpers;
+
+mod commands;
+mod concurrency;
+mod config;
+mod connect;
+mod echo_endpoint;
+mod errors;
+mod heartbeat;
+mod http_api;
+mod limits;
+mod rooms;
+mod shutdown;
+mod slow_reader;
