@@ -65,8 +65,8 @@ impl StreamHandler<WsFrame> for EchoSession {
                 ctx.stop();
             }
             Err(violation) => {
-                log::info!("echo client: closing: {}", violation.description());
-                transport::close(ctx, violation.close_code(), violation.description());
+                log::debug!("echo client: ending: {}", violation.description());
+                transport::close_for(ctx, &violation);
             }
         }
     }

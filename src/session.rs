@@ -205,8 +205,8 @@ impl StreamHandler<WsFrame> for Session {
             Ok(Some(message)) => message,
             Ok(None) => return,
             Err(violation) => {
-                log::info!("member {}: closing: {}", self.id, violation.description());
-                return transport::close(ctx, violation.close_code(), violation.description());
+                log::debug!("member {}: ending: {}", self.id, violation.description());
+                return transport::close_for(ctx, &violation);
             }
         };
         match message {

@@ -111,6 +111,11 @@ impl Controller {
         log::info!("stopped");
     }
 
+    /// WebSocket connections (`/ws` and `/echo`) whose actor is still alive.
+    pub fn open_connections(&self) -> usize {
+        self.shutdown.open_connections()
+    }
+
     pub fn hub(&self) -> &Addr<Hub> {
         &self.hub
     }

@@ -67,14 +67,18 @@ pub enum Violation {
     InvalidUtf8,
     /// Anything else RFC 6455 forbids (1002).
     Protocol(String),
+    /// The connection broke (TCP closed without a close frame): nothing to send.
+    ConnectionLost(String),
 }
 
 impl Violation {
-    pub fn close_code(&self) -> u16 {
+    /// The close code to send, or `None` when the peer is already gone.
+    pub fn close_code(&self) -> Option<u16> {
         match self {
-            Violation::TooBig => close_code::TOO_BIG,
-            Violation::InvalidUtf8 => close_code::INVALID_PAYLOAD,
-            Violation::Protocol(_) => close_code::PROTOCOL_ERROR,
+            Violation::TooBig => Some(close_code::TOO_BIG),
+            Violation::InvalidUtf8 => Some(close_code::INVALID_PAYLOAD),
+            Violation::Protocol(_) => Some(close_code::PROTOCOL_ERROR),
+            Violation::ConnectionLost(_) => None,
         }
     }
 
@@ -82,7 +86,7 @@ impl Violation {
         match self {
             Violation::TooBig => "message too big".into(),
             Violation::InvalidUtf8 => "text is not valid UTF-8".into(),
-            Violation::Protocol(detail) => detail.clone(),
+            Violation::Protocol(detail) | Violation::ConnectionLost(detail) => detail.clone(),
         }
     }
 }
@@ -194,7 +198,20 @@ fn violation_of(err: ProtocolError) -> Violation {
         ProtocolError::Io(io) if io.to_string().to_ascii_lowercase().contains("utf-8") => {
             Violation::InvalidUtf8
         }
+        ProtocolError::Io(io) => Violation::ConnectionLost(io.to_string()),
         other => Violation::Protocol(other.to_string()),
+    }
+}
+
+/// Ends a connection for a [`Violation`]: a close frame with its code, or just a stop
+/// when the peer is gone.
+pub fn close_for<A>(ctx: &mut WsContext<A>, violation: &Violation)
+where
+    A: Actor<Context = WsContext<A>>,
+{
+    match violation.close_code() {
+        Some(code) => close(ctx, code, violation.description()),
+        None => actix::ActorContext::stop(ctx),
     }
 }
 

@@ -11,10 +11,22 @@ async fn welcome_is_the_first_frame_and_carries_id_name_and_limits() {
     let welcome = &client.welcome;
     assert_eq!(welcome["protocol"], 1);
     assert_eq!(welcome["name"], "ann");
-    assert_eq!(welcome["heartbeat_ms"], app.config.heartbeat_interval.as_millis() as u64);
-    assert_eq!(welcome["timeout_ms"], app.config.client_timeout.as_millis() as u64);
-    assert_eq!(welcome["limits"]["max_message_bytes"], app.config.max_message_bytes);
-    assert_eq!(welcome["limits"]["max_rooms"], app.config.max_rooms_per_connection);
+    assert_eq!(
+        welcome["heartbeat_ms"],
+        app.config.heartbeat_interval.as_millis() as u64
+    );
+    assert_eq!(
+        welcome["timeout_ms"],
+        app.config.client_timeout.as_millis() as u64
+    );
+    assert_eq!(
+        welcome["limits"]["max_message_bytes"],
+        app.config.max_message_bytes
+    );
+    assert_eq!(
+        welcome["limits"]["max_rooms"],
+        app.config.max_rooms_per_connection
+    );
 }
 
 #[actix_web::test]

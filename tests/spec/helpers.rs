@@ -66,8 +66,14 @@ impl TestApp {
     pub async fn connect(&self, query: &str) -> Client {
         let mut client = Client::open(&self.ws_url(&format!("/ws{query}"))).await;
         let welcome = client.expect("welcome").await;
-        client.id = welcome["id"].as_str().expect("welcome has an id").to_string();
-        client.name = welcome["name"].as_str().expect("welcome has a name").to_string();
+        client.id = welcome["id"]
+            .as_str()
+            .expect("welcome has an id")
+            .to_string();
+        client.name = welcome["name"]
+            .as_str()
+            .expect("welcome has a name")
+            .to_string();
         client.welcome = welcome;
         client
     }
@@ -196,7 +202,12 @@ impl Client {
                 .expect("a close frame before the deadline")
             {
                 Some(Ok(Message::Close(Some(frame)))) => {
-                    assert_eq!(u16::from(frame.code), code, "close reason: {}", frame.reason);
+                    assert_eq!(
+                        u16::from(frame.code),
+                        code,
+                        "close reason: {}",
+                        frame.reason
+                    );
                     return;
                 }
                 Some(Ok(Message::Close(None))) => panic!("closed without a code, expected {code}"),
@@ -212,7 +223,10 @@ impl Client {
     pub async fn sync(&mut self) {
         self.send(json!({"type": "rooms", "ref": "sync"})).await;
         let reply = self.next_event().await;
-        assert_eq!(reply["ref"], "sync", "expected nothing before the sync reply, got {reply}");
+        assert_eq!(
+            reply["ref"], "sync",
+            "expected nothing before the sync reply, got {reply}"
+        );
     }
 
     pub async fn close(mut self) {
