@@ -7,6 +7,21 @@
 
 use std::{collections::HashMap, fmt, path::PathBuf, time::Duration};
 
+/// Every variable [`Config::from_vars`] reads, in `.env.example` order.
+pub const VARIABLES: &[&str] = &[
+    "HOST",
+    "PORT",
+    "MAX_MESSAGE_BYTES",
+    "MAX_ROOMS_PER_CONNECTION",
+    "MAX_PENDING_BYTES",
+    "HEARTBEAT_INTERVAL_MS",
+    "CLIENT_TIMEOUT_MS",
+    "HISTORY_LEN",
+    "STATIC_DIR",
+    "SHUTDOWN_TIMEOUT_MS",
+    "WORKERS",
+];
+
 /// Everything the server can be told at start-up.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -217,6 +232,24 @@ mod tests {
         assert_eq!(err.variable, "HISTORY_LEN");
         let err = Config::from_vars([("HEARTBEAT_INTERVAL_MS", "0")]).unwrap_err();
         assert_eq!(err.variable, "HEARTBEAT_INTERVAL_MS");
+    }
+
+    #[test]
+    fn env_example_documents_every_variable_with_a_usable_value() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/.env.example");
+        let text = std::fs::read_to_string(path).unwrap();
+        for variable in VARIABLES {
+            assert!(text.contains(&format!("{variable}=")), "{variable} missing from .env.example");
+        }
+        let pairs: Vec<(String, String)> = dotenvy::from_path_iter(path)
+            .unwrap()
+            .map(|pair| pair.unwrap())
+            .collect();
+        let config = Config::from_vars(pairs).unwrap();
+        let defaults = Config::default();
+        assert_eq!(config.max_pending_bytes, defaults.max_pending_bytes);
+        assert_eq!(config.client_timeout, defaults.client_timeout);
+        assert_eq!(config.port, defaults.port);
     }
 
     #[test]
