@@ -239,7 +239,10 @@ mod tests {
         let path = concat!(env!("CARGO_MANIFEST_DIR"), "/.env.example");
         let text = std::fs::read_to_string(path).unwrap();
         for variable in VARIABLES {
-            assert!(text.contains(&format!("{variable}=")), "{variable} missing from .env.example");
+            assert!(
+                text.contains(&format!("{variable}=")),
+                "{variable} missing from .env.example"
+            );
         }
         let pairs: Vec<(String, String)> = dotenvy::from_path_iter(path)
             .unwrap()

@@ -137,7 +137,9 @@ impl Outbox {
         }
         let bytes = frame.len();
         let before = self.link.pending_bytes.fetch_add(bytes, Ordering::AcqRel);
-        if before + bytes > self.max_pending_bytes {
+        // An empty queue takes any one frame, so a message near MAX_MESSAGE_BYTES (plus
+        // its JSON envelope) never makes an idle client look slow.
+        if before > 0 && before + bytes > self.max_pending_bytes {
             self.link.pending_bytes.fetch_sub(bytes, Ordering::AcqRel);
             return Err(Overflow);
         }

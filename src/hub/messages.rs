@@ -11,7 +11,7 @@ use actix::prelude::*;
 
 use crate::{
     outbox::Outbox,
-    protocol::{ChatMessage, DisplayName, LeaveReason, Member, MemberId, Ref, RoomName},
+    protocol::{ChatMessage, DisplayName, Event, LeaveReason, Member, MemberId, Ref, RoomName},
 };
 
 /// A connection on `/ws` has started; from now on it receives events through `outbox`.
@@ -81,9 +81,9 @@ pub struct Rename {
 pub struct RoomView {
     pub name: RoomName,
     pub members: Vec<Member>,
-    /// Recent messages, oldest first; empty in listings of every room.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub history: Vec<Arc<ChatMessage>>,
+    /// Recent `message` events, oldest first; absent in the listing of every room.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub history: Option<Vec<Event>>,
 }
 
 /// HTTP: every room with its members.

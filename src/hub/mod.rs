@@ -318,7 +318,7 @@ impl Handler<DescribeRooms> for Hub {
             .map(|name| RoomView {
                 name: name.clone(),
                 members: self.members_of(name),
-                history: Vec::new(),
+                history: None,
             })
             .collect()
     }
@@ -332,7 +332,7 @@ impl Handler<DescribeRoom> for Hub {
         Some(RoomView {
             name: msg.room.clone(),
             members: self.members_of(&msg.room),
-            history: room.history().cloned().collect(),
+            history: Some(room.history().cloned().map(Event::Message).collect()),
         })
     }
 }
