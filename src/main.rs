@@ -8,7 +8,8 @@ async fn main() -> std::io::Result<()> {
     let config = match Config::from_env() {
         Ok(config) => config,
         Err(err) => {
-            log::error!("{err}");
+            // Straight to stderr, not through the logger: RUST_LOG may be filtering it,
+            // and this is the one message the operator must see.
             eprintln!("hubbub: {err}");
             std::process::exit(2);
         }
@@ -38,31 +39,14 @@ async fn wait_for_signal() {
         use actix_web::rt::signal::unix::{signal, SignalKind};
         match signal(SignalKind::terminate()) {
             Ok(mut terminate) => {
-                tokio_select(actix_web::rt::signal::ctrl_c(), terminate.recv()).await;
+                tokio::select! {
+                    _ = actix_web::rt::signal::ctrl_c() => {}
+                    _ = terminate.recv() => {}
+                }
                 return;
             }
             Err(err) => log::warn!("cannot listen for SIGTERM: {err}"),
         }
     }
     let _ = actix_web::rt::signal::ctrl_c().await;
-}
-
-/// Waits for whichever of two futures finishes first.
-#[cfg(unix)]
-async fn tokio_select<A, B>(a: A, b: B)
-where
-    A: std::future::Future,
-    B: std::future::Future,
-{
-    use std::pin::pin;
-    let mut a = pin!(a);
-    let mut b = pin!(b);
-    std::future::poll_fn(|cx| {
-        if a.as_mut().poll(cx).is_ready() || b.as_mut().poll(cx).is_ready() {
-            std::task::Poll::Ready(())
-        } else {
-            std::task::Poll::Pending
-        }
-    })
-    .await
 }
