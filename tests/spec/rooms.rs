@@ -9,7 +9,9 @@ use crate::helpers::{spawn_app, spawn_app_with, Client};
 /// Asserts a wire timestamp: RFC 3339, UTC (`Z`), exactly three fractional digits, and
 /// recent (so a constant or a local time cannot pass).
 pub(crate) fn assert_wire_timestamp(at: &Value) {
-    let text = at.as_str().unwrap_or_else(|| panic!("`at` is a string: {at}"));
+    let text = at
+        .as_str()
+        .unwrap_or_else(|| panic!("`at` is a string: {at}"));
     let without_zone = text
         .strip_suffix('Z')
         .unwrap_or_else(|| panic!("UTC with a `Z` suffix: {text}"));
@@ -80,14 +82,18 @@ async fn join_replies_joined_with_every_member_and_the_others_get_member_joined(
     assert_eq!(joined["history"], json!([]));
     let members = by_id(&joined["members"]);
     assert_eq!(members.len(), 2, "ann and bob: {joined}");
-    for (member, (id, name)) in members.iter().zip([
-        (ann.id.as_str(), "ann"),
-        (bob.id.as_str(), "bob"),
-    ]) {
+    for (member, (id, name)) in members
+        .iter()
+        .zip([(ann.id.as_str(), "ann"), (bob.id.as_str(), "bob")])
+    {
         assert_eq!(member["id"], id);
         assert_eq!(member["name"], name);
         assert_wire_timestamp(&member["joined_at"]);
-        assert_eq!(member.as_object().unwrap().len(), 3, "id, name, joined_at: {member}");
+        assert_eq!(
+            member.as_object().unwrap().len(),
+            3,
+            "id, name, joined_at: {member}"
+        );
     }
 
     let announced = ann.expect("member_joined").await;
@@ -146,7 +152,10 @@ async fn leave_replies_left_and_the_others_get_member_left_with_reason_leave() {
     ann.expect("member_joined").await;
 
     bob.send(json!({"type": "leave", "room": "lobby"})).await;
-    assert_eq!(bob.expect("left").await, json!({"type": "left", "room": "lobby"}));
+    assert_eq!(
+        bob.expect("left").await,
+        json!({"type": "left", "room": "lobby"})
+    );
 
     let departed = ann.expect("member_left").await;
     assert_eq!(departed["room"], "lobby");
@@ -184,7 +193,9 @@ async fn say_reaches_every_member_including_the_sender_with_the_next_seq() {
     let bobs_copy = bob.expect("message").await;
     assert_eq!(bobs_copy, own_copy);
 
-    // A member of another room gets nothing.
+    // One copy each; a member of another room gets nothing.
+    ann.sync().await;
+    bob.sync().await;
     carol.sync().await;
 }
 
@@ -208,7 +219,10 @@ async fn seq_starts_at_one_and_has_no_gaps_across_senders() {
         seen_by_ann.push(ann.expect("message").await);
         seen_by_bob.push(bob.expect("message").await);
     }
-    let seqs: Vec<u64> = seen_by_ann.iter().map(|m| m["seq"].as_u64().unwrap()).collect();
+    let seqs: Vec<u64> = seen_by_ann
+        .iter()
+        .map(|m| m["seq"].as_u64().unwrap())
+        .collect();
     assert_eq!(seqs, (1..=10).collect::<Vec<u64>>());
     // Everyone sees the same messages in the same order.
     assert_eq!(seen_by_ann, seen_by_bob);
@@ -283,7 +297,10 @@ async fn disconnect_sends_member_left_with_reason_disconnect() {
     assert_eq!(departed["room"], "lobby");
     assert_eq!(departed["reason"], "disconnect");
     assert_eq!(departed["member"], bob_entry);
-    assert_eq!(room_counts(&mut ann).await, vec![json!({"name": "lobby", "members": 1})]);
+    assert_eq!(
+        room_counts(&mut ann).await,
+        vec![json!({"name": "lobby", "members": 1})]
+    );
 }
 
 #[actix_web::test]
@@ -302,7 +319,10 @@ async fn a_room_disappears_when_its_last_member_disconnects() {
     let departed = bob.expect("member_left").await;
     assert_eq!(departed["room"], "side");
     assert_eq!(departed["reason"], "disconnect");
-    assert_eq!(room_counts(&mut bob).await, vec![json!({"name": "side", "members": 1})]);
+    assert_eq!(
+        room_counts(&mut bob).await,
+        vec![json!({"name": "side", "members": 1})]
+    );
 
     // Recreated, "lobby" starts over: no history, `seq` from 1.
     let mut carol = app.connect("?name=carol").await;
