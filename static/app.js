@@ -476,7 +476,7 @@
     });
 
     if (existed) {
-      addSystem(room, "Joined #" + name + (added ? " (" + added + " message" + (added === 1 ? "" : "s") + " from history)" : "") + ".", "conn");
+      addSystem(room, "Rejoined #" + name + (added ? " (" + added + " message" + (added === 1 ? "" : "s") + " from history)" : "") + ".", "conn");
     } else {
       addSystem(room, "You joined #" + name + ".", "join");
     }
@@ -637,8 +637,14 @@
         el.echoResult.textContent = "error: " + code;
       }
       if (state.pendingRename && state.pendingRename.ref === ref) {
-        applyMyName(state.pendingRename.prevName);
+        var pr = state.pendingRename;
         state.pendingRename = null;
+        if (state.me) state.me.name = pr.prevName;
+        state.name = pr.prevConnectName;
+        el.name.value = pr.prevConnectName;
+        if (pr.prevStored != null) storageSet(NAME_KEY, pr.prevStored);
+        showIdentity();
+        if (state.active) renderMembers();
       }
       // a refused join: forget that we wanted it
       var m = /^join-(.*)$/.exec(ref);
@@ -1011,7 +1017,9 @@
       // Applied optimistically (there is no direct reply when we are in no room);
       // reverted if the server answers this ref with an error, corrected by
       // our own member_renamed otherwise.
-      state.pendingRename = { ref: ref, prevName: prev };
+      state.pendingRename = {
+        ref: ref, prevName: prev, prevConnectName: state.name, prevStored: storageGet(NAME_KEY)
+      };
       applyMyName(name);
     }
   });
