@@ -19,6 +19,7 @@ pub const VARIABLES: &[&str] = &[
     "HISTORY_LEN",
     "STATIC_DIR",
     "SHUTDOWN_TIMEOUT_MS",
+    "CLOSE_LINGER_MS",
     "WORKERS",
 ];
 
@@ -49,6 +50,12 @@ pub struct Config {
     /// How long a graceful shutdown waits for clients to take their 1001 close
     /// before the remaining connections are dropped.
     pub shutdown_timeout: Duration,
+    /// After a connection's last frame is written, how long the server goes on reading
+    /// (and discarding) what the client still sends before closing the TCP connection.
+    /// Zero closes at once, as RFC 6455 wants after a close handshake; a linger protects
+    /// a close frame from a reset when the client is still sending, at the price of
+    /// keeping every closed connection open that long.
+    pub close_linger: Duration,
     /// HTTP worker threads; `0` means one per CPU core.
     pub workers: usize,
 }
@@ -66,6 +73,7 @@ impl Default for Config {
             history_len: 50,
             static_dir: PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/static")),
             shutdown_timeout: Duration::from_millis(5_000),
+            close_linger: Duration::ZERO,
             workers: 0,
         }
     }
@@ -152,6 +160,10 @@ impl Config {
         }
         if let Some(v) = get("SHUTDOWN_TIMEOUT_MS") {
             config.shutdown_timeout = parse_millis("SHUTDOWN_TIMEOUT_MS", v)?;
+        }
+        if let Some(v) = get("CLOSE_LINGER_MS") {
+            config.close_linger =
+                Duration::from_millis(parse_number("CLOSE_LINGER_MS", v, 0, 60_000)?);
         }
         if let Some(v) = get("WORKERS") {
             config.workers = parse_number("WORKERS", v, 0, 1024)? as usize;
@@ -253,6 +265,20 @@ mod tests {
         assert_eq!(config.max_pending_bytes, defaults.max_pending_bytes);
         assert_eq!(config.client_timeout, defaults.client_timeout);
         assert_eq!(config.port, defaults.port);
+    }
+
+    #[test]
+    fn close_linger_is_off_or_at_least_a_second() {
+        assert_eq!(
+            Config::from_vars([("CLOSE_LINGER_MS", "0")])
+                .unwrap()
+                .close_linger,
+            Duration::ZERO
+        );
+        let config = Config::from_vars([("CLOSE_LINGER_MS", "1500")]).unwrap();
+        assert_eq!(config.close_linger, Duration::from_millis(1500));
+        let err = Config::from_vars([("CLOSE_LINGER_MS", "100")]).unwrap_err();
+        assert_eq!(err.variable, "CLOSE_LINGER_MS");
     }
 
     #[test]

@@ -60,6 +60,7 @@ impl Application {
                 .default_service(web::to(routes::error::not_found))
         })
         .on_connect(transport::on_connect)
+        .client_disconnect_timeout(config.close_linger)
         .disable_signals()
         .shutdown_timeout(config.shutdown_timeout.as_secs().max(1));
         if config.workers > 0 {

@@ -99,6 +99,9 @@ pub struct Reassembler {
     /// The message being assembled: `Some(true)` text, `Some(false)` binary.
     in_progress: Option<bool>,
     buffer: BytesMut,
+    /// How much of a text message's buffer is known to be valid UTF-8, so each fragment
+    /// is checked once and bad text fails at the fragment that breaks it.
+    valid_utf8_up_to: usize,
 }
 
 impl Reassembler {
@@ -107,6 +110,7 @@ impl Reassembler {
             max_message_bytes,
             in_progress: None,
             buffer: BytesMut::new(),
+            valid_utf8_up_to: 0,
         }
     }
 
@@ -164,6 +168,7 @@ impl Reassembler {
         self.no_fragment_open()?;
         self.in_progress = Some(is_text);
         self.buffer.clear();
+        self.valid_utf8_up_to = 0;
         self.append(data)?;
         Ok(None)
     }
@@ -178,7 +183,26 @@ impl Reassembler {
             return Err(Violation::TooBig);
         }
         self.buffer.extend_from_slice(&data);
+        if self.in_progress == Some(true) {
+            self.check_utf8_so_far()?;
+        }
         Ok(())
+    }
+
+    /// Fails as soon as the text so far cannot be the start of valid UTF-8; a character
+    /// cut off at the end of a fragment is fine (the next fragment may complete it).
+    fn check_utf8_so_far(&mut self) -> Result<(), Violation> {
+        match std::str::from_utf8(&self.buffer[self.valid_utf8_up_to..]) {
+            Ok(_) => {
+                self.valid_utf8_up_to = self.buffer.len();
+                Ok(())
+            }
+            Err(err) if err.error_len().is_none() => {
+                self.valid_utf8_up_to += err.valid_up_to();
+                Ok(())
+            }
+            Err(_) => Err(Violation::InvalidUtf8),
+        }
     }
 
     fn no_fragment_open(&self) -> Result<(), Violation> {
@@ -381,6 +405,33 @@ mod tests {
             reassembler.push(interleaved),
             Err(Violation::Protocol(_))
         ));
+    }
+
+    #[test]
+    fn invalid_utf8_fails_at_the_fragment_that_breaks_it() {
+        let mut reassembler = Reassembler::new(100);
+        reassembler.push(text("ok")).unwrap();
+        let bad = Ok(ws::Message::Continuation(Item::Continue(
+            Bytes::from_static(&[0xff]),
+        )));
+        assert_eq!(reassembler.push(bad), Err(Violation::InvalidUtf8));
+    }
+
+    #[test]
+    fn a_character_split_across_fragments_is_fine() {
+        let mut reassembler = Reassembler::new(100);
+        let snowman = "\u{2603}".as_bytes();
+        let first = Ok(ws::Message::Continuation(Item::FirstText(
+            Bytes::copy_from_slice(&snowman[..1]),
+        )));
+        assert_eq!(reassembler.push(first), Ok(None));
+        let last = Ok(ws::Message::Continuation(Item::Last(
+            Bytes::copy_from_slice(&snowman[1..]),
+        )));
+        assert_eq!(
+            reassembler.push(last),
+            Ok(Some(Incoming::Text(ByteString::from_static("\u{2603}"))))
+        );
     }
 
     #[test]
