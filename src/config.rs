@@ -162,8 +162,17 @@ impl Config {
             config.shutdown_timeout = parse_millis("SHUTDOWN_TIMEOUT_MS", v)?;
         }
         if let Some(v) = get("CLOSE_LINGER_MS") {
-            config.close_linger =
-                Duration::from_millis(parse_number("CLOSE_LINGER_MS", v, 0, 60_000)?);
+            let millis = parse_number("CLOSE_LINGER_MS", v, 0, 60_000)?;
+            // actix-http computes the linger deadline from a clock cached for up to 500 ms;
+            // short lingers were seen never to end (the connection stayed open), so only
+            // "off" or a second and more are accepted.
+            if millis != 0 && millis < 1_000 {
+                return Err(ConfigError {
+                    variable: "CLOSE_LINGER_MS".into(),
+                    problem: format!("must be 0 or at least 1000, got {millis}"),
+                });
+            }
+            config.close_linger = Duration::from_millis(millis);
         }
         if let Some(v) = get("WORKERS") {
             config.workers = parse_number("WORKERS", v, 0, 1024)? as usize;
