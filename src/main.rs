@@ -15,6 +15,9 @@ async fn main() -> std::io::Result<()> {
         }
     };
     let bind = config.bind_address();
+    // Listen for signals before announcing the port, so a SIGTERM right after start-up
+    // already shuts down gracefully.
+    let signal = shutdown_signal();
     let app = Application::build(config).map_err(|err| {
         log::error!("cannot listen on {bind}: {err}");
         err
@@ -22,7 +25,7 @@ async fn main() -> std::io::Result<()> {
     log::info!("listening on http://{}:{}", host_of(&bind), app.port());
     let controller = app.controller();
     actix_web::rt::spawn(async move {
-        wait_for_signal().await;
+        signal.await;
         controller.shutdown().await;
     });
     app.run_until_stopped().await
@@ -32,21 +35,32 @@ fn host_of(bind: &str) -> &str {
     bind.rsplit_once(':').map_or(bind, |(host, _)| host)
 }
 
-/// Ctrl-C everywhere; SIGTERM too on Unix (what service managers and `docker stop` send).
-async fn wait_for_signal() {
-    #[cfg(unix)]
-    {
-        use actix_web::rt::signal::unix::{signal, SignalKind};
-        match signal(SignalKind::terminate()) {
-            Ok(mut terminate) => {
+/// Ctrl-C (SIGINT) and SIGTERM (what service managers and `docker stop` send). On Unix
+/// the handlers are installed when this is called, not when the future is first polled.
+#[cfg(unix)]
+fn shutdown_signal() -> impl std::future::Future<Output = ()> {
+    use actix_web::rt::signal::unix::{signal, SignalKind};
+    let mut interrupt = signal(SignalKind::interrupt());
+    let mut terminate = signal(SignalKind::terminate());
+    async move {
+        match (&mut interrupt, &mut terminate) {
+            (Ok(interrupt), Ok(terminate)) => {
                 tokio::select! {
-                    _ = actix_web::rt::signal::ctrl_c() => {}
+                    _ = interrupt.recv() => {}
                     _ = terminate.recv() => {}
                 }
-                return;
             }
-            Err(err) => log::warn!("cannot listen for SIGTERM: {err}"),
+            _ => {
+                log::warn!("cannot install signal handlers; falling back to Ctrl-C only");
+                let _ = actix_web::rt::signal::ctrl_c().await;
+            }
         }
     }
-    let _ = actix_web::rt::signal::ctrl_c().await;
+}
+
+#[cfg(not(unix))]
+fn shutdown_signal() -> impl std::future::Future<Output = ()> {
+    async {
+        let _ = actix_web::rt::signal::ctrl_c().await;
+    }
 }
