@@ -21,6 +21,13 @@ pub const VARIABLES: &[&str] = &[
     "SHUTDOWN_TIMEOUT_MS",
     "CLOSE_LINGER_MS",
     "WORKERS",
+    "MAX_CONNECTIONS",
+    "MAX_CONNECTIONS_PER_IP",
+    "RATE_LIMIT_PER_S",
+    "RATE_LIMIT_BURST",
+    "RATE_LIMIT_STRIKES",
+    "HANDSHAKE_TIMEOUT_MS",
+    "ALLOWED_ORIGINS",
 ];
 
 /// Everything the server can be told at start-up.
@@ -58,6 +65,24 @@ pub struct Config {
     pub close_linger: Duration,
     /// HTTP worker threads; `0` means one per CPU core.
     pub workers: usize,
+    /// WebSocket connections (`/ws` and `/echo` together) the server holds at once; past
+    /// it an upgrade is refused with 503 before it happens.
+    pub max_connections: usize,
+    /// The same, per client IP address, so one host cannot take every slot.
+    pub max_connections_per_ip: usize,
+    /// Messages per second one `/ws` connection may send, sustained; `0` turns the rate
+    /// limit off. Past it a message is refused with `rate_limited`.
+    pub rate_limit_per_s: u32,
+    /// Messages a `/ws` connection may send in a burst above the sustained rate.
+    pub rate_limit_burst: u32,
+    /// Refused messages in a row after which the connection is closed with 1008.
+    pub rate_limit_strikes: u32,
+    /// Time a new connection has to send its complete HTTP request (the upgrade);
+    /// slower ones are dropped, so half-open handshakes cannot pile up.
+    pub handshake_timeout: Duration,
+    /// `Origin`s allowed to open WebSockets (exact match, e.g. `https://chat.example`);
+    /// empty allows any. Requests without `Origin` (non-browser clients) are allowed.
+    pub allowed_origins: Vec<String>,
 }
 
 impl Default for Config {
@@ -75,6 +100,13 @@ impl Default for Config {
             shutdown_timeout: Duration::from_millis(5_000),
             close_linger: Duration::ZERO,
             workers: 0,
+            max_connections: 10_000,
+            max_connections_per_ip: 1_000,
+            rate_limit_per_s: 100,
+            rate_limit_burst: 200,
+            rate_limit_strikes: 10,
+            handshake_timeout: Duration::from_millis(5_000),
+            allowed_origins: Vec::new(),
         }
     }
 }
@@ -177,6 +209,28 @@ impl Config {
         if let Some(v) = get("WORKERS") {
             config.workers = parse_number("WORKERS", v, 0, 1024)? as usize;
         }
+        if let Some(v) = get("MAX_CONNECTIONS") {
+            config.max_connections = parse_number("MAX_CONNECTIONS", v, 1, 10_000_000)? as usize;
+        }
+        if let Some(v) = get("MAX_CONNECTIONS_PER_IP") {
+            config.max_connections_per_ip =
+                parse_number("MAX_CONNECTIONS_PER_IP", v, 1, 10_000_000)? as usize;
+        }
+        if let Some(v) = get("RATE_LIMIT_PER_S") {
+            config.rate_limit_per_s = parse_number("RATE_LIMIT_PER_S", v, 0, 1_000_000)? as u32;
+        }
+        if let Some(v) = get("RATE_LIMIT_BURST") {
+            config.rate_limit_burst = parse_number("RATE_LIMIT_BURST", v, 1, 1_000_000)? as u32;
+        }
+        if let Some(v) = get("RATE_LIMIT_STRIKES") {
+            config.rate_limit_strikes = parse_number("RATE_LIMIT_STRIKES", v, 1, 1_000_000)? as u32;
+        }
+        if let Some(v) = get("HANDSHAKE_TIMEOUT_MS") {
+            config.handshake_timeout = parse_millis("HANDSHAKE_TIMEOUT_MS", v)?;
+        }
+        if let Some(v) = get("ALLOWED_ORIGINS") {
+            config.allowed_origins = parse_origins(v)?;
+        }
         config.validate()?;
         Ok(config)
     }
@@ -226,6 +280,29 @@ fn parse_number(variable: &str, value: &str, min: u64, max: u64) -> Result<u64, 
         )));
     }
     Ok(number)
+}
+
+/// A comma-separated list of `scheme://host[:port]` origins.
+fn parse_origins(value: &str) -> Result<Vec<String>, ConfigError> {
+    value
+        .split(',')
+        .map(str::trim)
+        .filter(|origin| !origin.is_empty())
+        .map(|origin| {
+            let valid = (origin.starts_with("http://") || origin.starts_with("https://"))
+                && !origin.ends_with('/');
+            if valid {
+                Ok(origin.to_string())
+            } else {
+                Err(ConfigError {
+                    variable: "ALLOWED_ORIGINS".into(),
+                    problem: format!(
+                        "expected origins like https://chat.example or http://localhost:8080, got {origin:?}"
+                    ),
+                })
+            }
+        })
+        .collect()
 }
 
 /// Milliseconds from 1 ms to one day: zero would spin a timer, a day is surely a typo.
@@ -288,6 +365,34 @@ mod tests {
         assert_eq!(config.close_linger, Duration::from_millis(1500));
         let err = Config::from_vars([("CLOSE_LINGER_MS", "100")]).unwrap_err();
         assert_eq!(err.variable, "CLOSE_LINGER_MS");
+    }
+
+    #[test]
+    fn origins_are_a_checked_list() {
+        let config = Config::from_vars([(
+            "ALLOWED_ORIGINS",
+            "https://a.example, http://localhost:8080",
+        )])
+        .unwrap();
+        assert_eq!(
+            config.allowed_origins,
+            vec!["https://a.example", "http://localhost:8080"]
+        );
+        let err = Config::from_vars([("ALLOWED_ORIGINS", "a.example")]).unwrap_err();
+        assert_eq!(err.variable, "ALLOWED_ORIGINS");
+    }
+
+    #[test]
+    fn rate_limit_zero_means_off_but_burst_and_strikes_are_positive() {
+        assert_eq!(
+            Config::from_vars([("RATE_LIMIT_PER_S", "0")])
+                .unwrap()
+                .rate_limit_per_s,
+            0
+        );
+        assert!(Config::from_vars([("RATE_LIMIT_BURST", "0")]).is_err());
+        assert!(Config::from_vars([("RATE_LIMIT_STRIKES", "0")]).is_err());
+        assert!(Config::from_vars([("MAX_CONNECTIONS_PER_IP", "0")]).is_err());
     }
 
     #[test]

@@ -3,6 +3,8 @@
 
 mod helpers;
 
+mod abuse;
+mod abuse_limits;
 mod commands;
 mod concurrency;
 mod config;
@@ -12,6 +14,7 @@ mod errors;
 mod heartbeat;
 mod http_api;
 mod limits;
+mod properties;
 mod rooms;
 mod shutdown;
 mod slow_reader;
