@@ -7,8 +7,9 @@ use std::{sync::Arc, time::Instant};
 use actix::prelude::*;
 
 use crate::{
+    admission::Ticket,
     session::ConnectionSettings,
-    shutdown::{ConnectionGuard, Shutdown},
+    shutdown::Shutdown,
     transport::{self, close_code, Incoming, Reassembler, WsContext, WsFrame},
 };
 
@@ -18,16 +19,17 @@ pub struct EchoSession {
     /// When anything last came from the client.
     last_heard: Instant,
     shutdown: Shutdown,
-    _open: ConnectionGuard,
+    /// Holds this connection's slot under `MAX_CONNECTIONS`.
+    _ticket: Ticket,
 }
 
 impl EchoSession {
-    pub fn new(settings: Arc<ConnectionSettings>, shutdown: Shutdown) -> Self {
+    pub fn new(settings: Arc<ConnectionSettings>, shutdown: Shutdown, ticket: Ticket) -> Self {
         Self {
             incoming: Reassembler::new(settings.max_message_bytes),
             settings,
             last_heard: Instant::now(),
-            _open: shutdown.track_connection(),
+            _ticket: ticket,
             shutdown,
         }
     }

@@ -10,13 +10,17 @@
 //! - [`outbox`]: the hub's bounded queue into a connection (slow readers are dropped).
 //! - [`transport`]: the only code that touches `actix-web-actors`.
 //! - [`routes`]: HTTP handlers: upgrades, the JSON API, health, the page.
+//! - [`admission`]: connection caps and the Origin allow-list, checked before upgrades.
+//! - [`rate_limit`]: the per-connection token bucket on `/ws`.
 //! - [`shutdown`]: the close-1001-then-exit signal shared by every connection.
 
+pub mod admission;
 pub mod config;
 pub mod echo;
 pub mod hub;
 pub mod outbox;
 pub mod protocol;
+pub mod rate_limit;
 pub mod routes;
 pub mod session;
 pub mod shutdown;

@@ -13,13 +13,15 @@ use std::{
 use actix::prelude::*;
 
 use crate::{
+    admission::Ticket,
     hub::{messages::*, Hub},
     outbox::{Deliver, Evict, Outbox, SessionLink},
     protocol::{
         self, Command, DisplayName, Event, Inbound, LeaveReason, Limits, MemberId, ProtocolError,
         Ref, RoomName, Timestamp, PROTOCOL_VERSION,
     },
-    shutdown::{ConnectionGuard, Shutdown},
+    rate_limit::{RateLimiter, Verdict},
+    shutdown::Shutdown,
     transport::{self, close_code, Incoming, Reassembler, SocketCloser, WsContext, WsFrame},
 };
 
@@ -36,6 +38,10 @@ pub struct ConnectionSettings {
     pub max_pending_bytes: usize,
     /// Told to clients in `welcome`.
     pub limits: Limits,
+    /// Per-connection rate limit on `/ws` (see `Config`); `rate_limit_per_s == 0` is off.
+    pub rate_limit_per_s: u32,
+    pub rate_limit_burst: u32,
+    pub rate_limit_strikes: u32,
 }
 
 /// A new `/ws` connection, before its actor starts.
@@ -47,6 +53,7 @@ pub struct SessionSetup {
     /// Problems with the connect query, reported as `error` frames after `welcome`.
     pub query_errors: Vec<ProtocolError>,
     pub socket: Option<SocketCloser>,
+    pub ticket: Ticket,
 }
 
 pub struct Session {
@@ -63,7 +70,10 @@ pub struct Session {
     initial_room: Option<RoomName>,
     query_errors: Vec<ProtocolError>,
     shutdown: Shutdown,
-    _open: ConnectionGuard,
+    /// `None` when rate limiting is off.
+    rate_limiter: Option<RateLimiter>,
+    /// Holds this connection's slot under `MAX_CONNECTIONS`.
+    _ticket: Ticket,
 }
 
 impl Session {
@@ -73,7 +83,14 @@ impl Session {
         settings: Arc<ConnectionSettings>,
         shutdown: Shutdown,
     ) -> Self {
+        let rate_limiter = RateLimiter::new(
+            settings.rate_limit_per_s,
+            settings.rate_limit_burst,
+            settings.rate_limit_strikes,
+            Instant::now(),
+        );
         Self {
+            rate_limiter,
             id: setup.id,
             name: setup.name,
             hub,
@@ -84,7 +101,7 @@ impl Session {
             leave_reason: LeaveReason::Disconnect,
             initial_room: setup.room,
             query_errors: setup.query_errors,
-            _open: shutdown.track_connection(),
+            _ticket: setup.ticket,
             shutdown,
         }
     }
@@ -102,8 +119,48 @@ impl Session {
         });
     }
 
+    /// Spends a token for one incoming message; `false` if it must not be served.
+    fn within_rate(&mut self, reference: Option<&Ref>, ctx: &mut WsContext<Self>) -> bool {
+        let Some(limiter) = self.rate_limiter.as_mut() else {
+            return true;
+        };
+        match limiter.check(Instant::now()) {
+            Verdict::Allow => true,
+            Verdict::Refuse => {
+                let error = ProtocolError::new(
+                    protocol::ErrorCode::RateLimited,
+                    format!(
+                        "more than {} messages a second: this one was dropped",
+                        self.settings.rate_limit_per_s
+                    ),
+                );
+                self.reply(ctx, reference, &error.into());
+                false
+            }
+            Verdict::Disconnect => {
+                log::info!(
+                    "member {} ({}): kept breaking the rate limit, closing with 1008",
+                    self.id,
+                    self.name
+                );
+                transport::close(ctx, close_code::POLICY, "rate limit exceeded repeatedly");
+                false
+            }
+        }
+    }
+
     fn on_text(&mut self, text: &str, ctx: &mut WsContext<Self>) {
-        match protocol::decode(text) {
+        let inbound = protocol::decode(text);
+        let reference = match &inbound {
+            Inbound::Command { reference, .. } | Inbound::Rejected { reference, .. } => {
+                reference.as_ref()
+            }
+            Inbound::Plain(_) => None,
+        };
+        if !self.within_rate(reference, ctx) {
+            return;
+        }
+        match inbound {
             Inbound::Plain(text) => self.reply(
                 ctx,
                 None,
@@ -212,6 +269,9 @@ impl StreamHandler<WsFrame> for Session {
         match message {
             Incoming::Text(text) => self.on_text(&text, ctx),
             Incoming::Binary(_) => {
+                if !self.within_rate(None, ctx) {
+                    return;
+                }
                 let error = ProtocolError::new(
                     protocol::ErrorCode::BadJson,
                     "binary frames are not part of the /ws protocol: send JSON as text",

@@ -1,10 +1,5 @@
-//! Graceful shutdown: one signal every connection actor listens for, and a count of the
-//! connections still open so shutdown can wait for their close frames to go out.
-
-use std::sync::{
-    atomic::{AtomicUsize, Ordering},
-    Arc,
-};
+//! Graceful shutdown: one signal that every connection actor listens for, so each can
+//! send its client close 1001 before the server stops.
 
 use tokio::sync::watch;
 
@@ -12,14 +7,12 @@ use tokio::sync::watch;
 #[derive(Debug, Clone)]
 pub struct Shutdown {
     signal: watch::Sender<bool>,
-    open_connections: Arc<AtomicUsize>,
 }
 
 impl Default for Shutdown {
     fn default() -> Self {
         Self {
             signal: watch::Sender::new(false),
-            open_connections: Arc::new(AtomicUsize::new(0)),
         }
     }
 }
@@ -41,25 +34,5 @@ impl Shutdown {
             // An error means the sender is gone, i.e. the server itself is gone.
             let _ = receiver.wait_for(|triggered| *triggered).await;
         }
-    }
-
-    /// Counts a connection as open until the returned guard is dropped.
-    pub fn track_connection(&self) -> ConnectionGuard {
-        self.open_connections.fetch_add(1, Ordering::AcqRel);
-        ConnectionGuard(self.open_connections.clone())
-    }
-
-    pub fn open_connections(&self) -> usize {
-        self.open_connections.load(Ordering::Acquire)
-    }
-}
-
-/// Held by a connection actor for its lifetime.
-#[derive(Debug)]
-pub struct ConnectionGuard(Arc<AtomicUsize>);
-
-impl Drop for ConnectionGuard {
-    fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::AcqRel);
     }
 }

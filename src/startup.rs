@@ -7,6 +7,7 @@ use actix::{Actor, Addr};
 use actix_web::{dev::ServerHandle, middleware, web, App, HttpServer};
 
 use crate::{
+    admission::Admission,
     config::Config,
     hub::{Hub, HubSettings},
     protocol::{Limits, MAX_NAME_CHARS, MAX_REF_CHARS, MAX_ROOM_CHARS},
@@ -28,6 +29,7 @@ pub struct Application {
 pub struct Controller {
     server: ServerHandle,
     shutdown: Shutdown,
+    admission: Arc<Admission>,
     hub: Addr<Hub>,
     config: Arc<Config>,
 }
@@ -46,8 +48,10 @@ impl Application {
         let ids = hub_actor.member_ids();
         let hub = hub_actor.start();
         let shutdown = Shutdown::default();
+        let admission = Arc::new(Admission::new(&config));
         let state = AppState {
             hub: hub.clone(),
+            admission: admission.clone(),
             ids,
             settings: Arc::new(connection_settings(&config)),
             shutdown: shutdown.clone(),
@@ -61,6 +65,7 @@ impl Application {
         })
         .on_connect(transport::on_connect)
         .client_disconnect_timeout(config.close_linger)
+        .client_request_timeout(config.handshake_timeout)
         .disable_signals()
         .shutdown_timeout(config.shutdown_timeout.as_secs().max(1));
         if config.workers > 0 {
@@ -70,6 +75,7 @@ impl Application {
         let controller = Controller {
             server: server.handle(),
             shutdown,
+            admission,
             hub,
             config: Arc::new(config),
         };
@@ -101,11 +107,11 @@ impl Controller {
     pub async fn shutdown(&self) {
         log::info!(
             "shutting down: closing {} connection(s) with 1001",
-            self.shutdown.open_connections()
+            self.admission.open_connections()
         );
         self.shutdown.trigger();
         let deadline = Instant::now() + self.config.shutdown_timeout;
-        while self.shutdown.open_connections() > 0 && Instant::now() < deadline {
+        while self.admission.open_connections() > 0 && Instant::now() < deadline {
             actix_web::rt::time::sleep(std::time::Duration::from_millis(10)).await;
         }
         self.server.stop(true).await;
@@ -114,7 +120,7 @@ impl Controller {
 
     /// WebSocket connections (`/ws` and `/echo`) whose actor is still alive.
     pub fn open_connections(&self) -> usize {
-        self.shutdown.open_connections()
+        self.admission.open_connections()
     }
 
     pub fn hub(&self) -> &Addr<Hub> {
@@ -128,6 +134,9 @@ fn connection_settings(config: &Config) -> ConnectionSettings {
         client_timeout: config.client_timeout,
         max_message_bytes: config.max_message_bytes,
         max_pending_bytes: config.max_pending_bytes,
+        rate_limit_per_s: config.rate_limit_per_s,
+        rate_limit_burst: config.rate_limit_burst,
+        rate_limit_strikes: config.rate_limit_strikes,
         limits: Limits {
             max_message_bytes: config.max_message_bytes,
             max_rooms: config.max_rooms_per_connection,

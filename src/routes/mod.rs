@@ -12,6 +12,7 @@ use actix::Addr;
 use actix_web::web;
 
 use crate::{
+    admission::Admission,
     hub::{Hub, MemberIds},
     session::ConnectionSettings,
     shutdown::Shutdown,
@@ -21,6 +22,7 @@ use crate::{
 #[derive(Clone)]
 pub struct AppState {
     pub hub: Addr<Hub>,
+    pub admission: Arc<Admission>,
     pub ids: MemberIds,
     pub settings: Arc<ConnectionSettings>,
     pub shutdown: Shutdown,

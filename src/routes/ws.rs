@@ -1,10 +1,14 @@
 //! The two WebSocket upgrades: `/ws` (the hub protocol) and `/echo` (plain RFC 6455 echo).
 
-use actix_web::{http::StatusCode, web, HttpRequest, HttpResponse};
+use actix_web::{
+    http::{header, StatusCode},
+    web, HttpRequest, HttpResponse,
+};
 use serde::Deserialize;
 
 use super::{error::ApiError, AppState};
 use crate::{
+    admission::{Refusal, Ticket},
     echo::EchoSession,
     protocol::{DisplayName, ProtocolError, RoomName},
     session::{Session, SessionSetup},
@@ -25,6 +29,7 @@ pub async fn hub_socket(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     refuse_during_shutdown(&state)?;
+    let ticket = admit(&req, &state)?;
     let query = query.into_inner();
     let id = state.ids.next();
     let mut query_errors = Vec::new();
@@ -52,6 +57,7 @@ pub async fn hub_socket(
         room,
         query_errors,
         socket: SocketCloser::for_request(&req),
+        ticket,
     };
     let session = Session::new(
         setup,
@@ -69,9 +75,39 @@ pub async fn echo_socket(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     refuse_during_shutdown(&state)?;
-    let session = EchoSession::new(state.settings.clone(), state.shutdown.clone());
+    let ticket = admit(&req, &state)?;
+    let session = EchoSession::new(state.settings.clone(), state.shutdown.clone(), ticket);
     transport::upgrade(session, &req, payload, state.settings.max_message_bytes)
         .map_err(handshake_failed)
+}
+
+/// A slot for this connection, or the HTTP answer that refuses it.
+fn admit(req: &HttpRequest, state: &AppState) -> Result<Ticket, ApiError> {
+    let ip = req.peer_addr().map(|address| address.ip());
+    let origin = req
+        .headers()
+        .get(header::ORIGIN)
+        .map(|value| value.to_str().unwrap_or("(not text)"));
+    state.admission.admit(ip, origin).map_err(|refusal| {
+        log::warn!("refused a WebSocket from {ip:?}: {refusal:?}");
+        match refusal {
+            Refusal::ServerFull { max } => ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "server_full",
+                format!("the server holds its maximum of {max} connections; try again later"),
+            ),
+            Refusal::TooManyFromAddress { max } => ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "too_many_connections",
+                format!("at most {max} connections per address"),
+            ),
+            Refusal::OriginNotAllowed { origin } => ApiError::new(
+                StatusCode::FORBIDDEN,
+                "origin_not_allowed",
+                format!("WebSockets from origin {origin} are not allowed here"),
+            ),
+        }
+    })
 }
 
 fn refuse_during_shutdown(state: &AppState) -> Result<(), ApiError> {

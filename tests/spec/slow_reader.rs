@@ -67,6 +67,7 @@ fn resident_bytes() -> u64 {
 async fn a_client_that_stops_reading_is_dropped_as_slow_and_nobody_else_is_held_up() {
     let app = spawn_app_with(|c| {
         c.max_pending_bytes = 256 * 1024;
+        c.rate_limit_per_s = 0; // the publisher floods on purpose
         // A quick sweep resets the evicted socket soon; a long timeout keeps the silent
         // client (it never answers pings) from being dropped as `timeout` first.
         c.heartbeat_interval = Duration::from_millis(200);
@@ -223,6 +224,7 @@ async fn a_connection_jammed_by_its_own_replies_is_torn_down_and_reported_slow()
     let app = spawn_app_with(|c| {
         c.heartbeat_interval = Duration::from_millis(200);
         c.client_timeout = Duration::from_millis(1_000);
+        c.rate_limit_per_s = 0; // the jammer floods on purpose
     })
     .await;
     let mut watcher = app.member("watcher", "lobby").await;
