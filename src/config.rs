@@ -20,6 +20,7 @@ pub const VARIABLES: &[&str] = &[
     "STATIC_DIR",
     "SHUTDOWN_TIMEOUT_MS",
     "CLOSE_LINGER_MS",
+    "CLOSE_TIMEOUT_MS",
     "WORKERS",
     "MAX_CONNECTIONS",
     "MAX_CONNECTIONS_PER_IP",
@@ -63,6 +64,9 @@ pub struct Config {
     /// a close frame from a reset when the client is still sending, at the price of
     /// keeping every closed connection open that long.
     pub close_linger: Duration,
+    /// After the server sends a close frame, how long it waits for the client's close
+    /// before dropping the connection anyway.
+    pub close_timeout: Duration,
     /// HTTP worker threads; `0` means one per CPU core.
     pub workers: usize,
     /// WebSocket connections (`/ws` and `/echo` together) the server holds at once; past
@@ -99,6 +103,7 @@ impl Default for Config {
             static_dir: PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/static")),
             shutdown_timeout: Duration::from_millis(5_000),
             close_linger: Duration::ZERO,
+            close_timeout: Duration::from_millis(1_000),
             workers: 0,
             max_connections: 10_000,
             max_connections_per_ip: 1_000,
@@ -205,6 +210,9 @@ impl Config {
                 });
             }
             config.close_linger = Duration::from_millis(millis);
+        }
+        if let Some(v) = get("CLOSE_TIMEOUT_MS") {
+            config.close_timeout = parse_millis("CLOSE_TIMEOUT_MS", v)?;
         }
         if let Some(v) = get("WORKERS") {
             config.workers = parse_number("WORKERS", v, 0, 1024)? as usize;

@@ -26,7 +26,8 @@ pub struct EchoSession {
 impl EchoSession {
     pub fn new(settings: Arc<ConnectionSettings>, shutdown: Shutdown, ticket: Ticket) -> Self {
         Self {
-            incoming: Reassembler::new(settings.max_message_bytes),
+            incoming: Reassembler::new(settings.max_message_bytes)
+                .with_close_timeout(settings.close_timeout),
             settings,
             last_heard: Instant::now(),
             _ticket: ticket,
@@ -47,9 +48,19 @@ impl Actor for EchoSession {
                 ctx.ping(b"");
             }
         });
-        ctx.spawn(self.shutdown.triggered().into_actor(self).map(|_, _, ctx| {
-            transport::close(ctx, close_code::GOING_AWAY, "server shutting down");
-        }));
+        ctx.spawn(
+            self.shutdown
+                .triggered()
+                .into_actor(self)
+                .map(|_, echo, ctx| {
+                    transport::close(
+                        ctx,
+                        &mut echo.incoming,
+                        close_code::GOING_AWAY,
+                        "server shutting down",
+                    );
+                }),
+        );
     }
 }
 
@@ -66,9 +77,10 @@ impl StreamHandler<WsFrame> for EchoSession {
                 ctx.close(reason);
                 ctx.stop();
             }
+            Ok(Some(Incoming::CloseAcknowledged)) => ctx.stop(),
             Err(violation) => {
                 log::debug!("echo client: ending: {}", violation.description());
-                transport::close_for(ctx, &violation);
+                transport::close_for(ctx, &mut self.incoming, &violation);
             }
         }
     }

@@ -34,6 +34,8 @@ pub struct ConnectionSettings {
     pub client_timeout: Duration,
     /// Largest message, fragments joined.
     pub max_message_bytes: usize,
+    /// How long a server-initiated close waits for the client's close.
+    pub close_timeout: Duration,
     /// The outbound budget of one `/ws` connection.
     pub max_pending_bytes: usize,
     /// Told to clients in `welcome`.
@@ -94,7 +96,8 @@ impl Session {
             id: setup.id,
             name: setup.name,
             hub,
-            incoming: Reassembler::new(settings.max_message_bytes),
+            incoming: Reassembler::new(settings.max_message_bytes)
+                .with_close_timeout(settings.close_timeout),
             settings,
             link: Arc::new(SessionLink::new(setup.socket)),
             last_heard: Instant::now(),
@@ -143,7 +146,12 @@ impl Session {
                     self.id,
                     self.name
                 );
-                transport::close(ctx, close_code::POLICY, "rate limit exceeded repeatedly");
+                transport::close(
+                    ctx,
+                    &mut self.incoming,
+                    close_code::POLICY,
+                    "rate limit exceeded repeatedly",
+                );
                 false
             }
         }
@@ -240,9 +248,19 @@ impl Actor for Session {
             self.forward(Join { room }, None);
         }
         ctx.run_interval(self.settings.heartbeat_interval, Self::heartbeat);
-        ctx.spawn(self.shutdown.triggered().into_actor(self).map(|_, _, ctx| {
-            transport::close(ctx, close_code::GOING_AWAY, "server shutting down");
-        }));
+        ctx.spawn(
+            self.shutdown
+                .triggered()
+                .into_actor(self)
+                .map(|_, session, ctx| {
+                    transport::close(
+                        ctx,
+                        &mut session.incoming,
+                        close_code::GOING_AWAY,
+                        "server shutting down",
+                    );
+                }),
+        );
     }
 
     fn stopping(&mut self, _: &mut Self::Context) -> Running {
@@ -263,7 +281,7 @@ impl StreamHandler<WsFrame> for Session {
             Ok(None) => return,
             Err(violation) => {
                 log::debug!("member {}: ending: {}", self.id, violation.description());
-                return transport::close_for(ctx, &violation);
+                return transport::close_for(ctx, &mut self.incoming, &violation);
             }
         };
         match message {
@@ -284,6 +302,7 @@ impl StreamHandler<WsFrame> for Session {
                 ctx.close(reason);
                 ctx.stop();
             }
+            Incoming::CloseAcknowledged => ctx.stop(),
         }
     }
 }
@@ -305,6 +324,6 @@ impl Handler<Evict> for Session {
 
     fn handle(&mut self, msg: Evict, ctx: &mut Self::Context) {
         self.leave_reason = LeaveReason::Slow;
-        transport::close(ctx, msg.code, msg.reason);
+        transport::close(ctx, &mut self.incoming, msg.code, msg.reason);
     }
 }

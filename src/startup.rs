@@ -133,6 +133,7 @@ fn connection_settings(config: &Config) -> ConnectionSettings {
         heartbeat_interval: config.heartbeat_interval,
         client_timeout: config.client_timeout,
         max_message_bytes: config.max_message_bytes,
+        close_timeout: config.close_timeout,
         max_pending_bytes: config.max_pending_bytes,
         rate_limit_per_s: config.rate_limit_per_s,
         rate_limit_burst: config.rate_limit_burst,

@@ -5,7 +5,7 @@
 //! whole [`Incoming`] messages, the mapping of transport failures to close codes, and a
 //! [`SocketCloser`] that can shut a jammed connection's socket from outside its actor.
 
-use std::sync::Mutex;
+use std::{sync::Mutex, time::Duration};
 
 use actix::Actor;
 use actix_http::ws::Item;
@@ -56,6 +56,8 @@ pub enum Incoming {
     Pong,
     /// The client's close frame; its code is already checked.
     Close(Option<CloseReason>),
+    /// The client's answer to a close we sent: the handshake is complete.
+    CloseAcknowledged,
 }
 
 /// Why a connection must be closed; each maps to one close code.
@@ -91,11 +93,16 @@ impl Violation {
     }
 }
 
-/// Joins continuation frames into whole messages, enforcing the size limit on the
-/// whole message (the decoder enforces it per frame).
+/// The incoming half of a connection: joins continuation frames into whole messages,
+/// enforcing the size limit on the whole message (the decoder enforces it per frame),
+/// and, once the server has sent a close, discards everything until the client's close.
 #[derive(Debug)]
 pub struct Reassembler {
     max_message_bytes: usize,
+    /// How long to wait for the client's close after sending ours.
+    close_timeout: Duration,
+    /// The server has sent its close frame.
+    closing: bool,
     /// The message being assembled: `Some(true)` text, `Some(false)` binary.
     in_progress: Option<bool>,
     buffer: BytesMut,
@@ -108,15 +115,29 @@ impl Reassembler {
     pub fn new(max_message_bytes: usize) -> Self {
         Self {
             max_message_bytes,
+            close_timeout: Duration::from_secs(1),
+            closing: false,
             in_progress: None,
             buffer: BytesMut::new(),
             valid_utf8_up_to: 0,
         }
     }
 
+    /// How long a close we send waits for the client's close (default one second).
+    pub fn with_close_timeout(mut self, close_timeout: Duration) -> Self {
+        self.close_timeout = close_timeout;
+        self
+    }
+
     /// Feeds one frame from the transport; `Ok(None)` means "part of a message, keep going".
     pub fn push(&mut self, frame: WsFrame) -> Result<Option<Incoming>, Violation> {
         let message = frame.map_err(violation_of)?;
+        if self.closing {
+            // Whatever the client was still sending when our close went out is dropped.
+            return Ok(
+                matches!(message, ws::Message::Close(_)).then_some(Incoming::CloseAcknowledged)
+            );
+        }
         match message {
             ws::Message::Text(text) => {
                 self.no_fragment_open()?;
@@ -229,12 +250,12 @@ fn violation_of(err: ProtocolError) -> Violation {
 
 /// Ends a connection for a [`Violation`]: a close frame with its code, or just a stop
 /// when the peer is gone.
-pub fn close_for<A>(ctx: &mut WsContext<A>, violation: &Violation)
+pub fn close_for<A>(ctx: &mut WsContext<A>, incoming: &mut Reassembler, violation: &Violation)
 where
     A: Actor<Context = WsContext<A>>,
 {
     match violation.close_code() {
-        Some(code) => close(ctx, code, violation.description()),
+        Some(code) => close(ctx, incoming, code, violation.description()),
         None => actix::ActorContext::stop(ctx),
     }
 }
@@ -245,17 +266,28 @@ pub fn is_valid_close_code(code: u16) -> bool {
     matches!(code, 1000..=1003 | 1007..=1011 | 3000..=4999)
 }
 
-/// Sends a close frame with `code` and a short description, and stops the actor.
-pub fn close<A>(ctx: &mut WsContext<A>, code: u16, description: impl Into<String>)
-where
+/// Starts the closing handshake: sends a close frame with `code` and a short
+/// description, then waits (up to `CLOSE_TIMEOUT_MS`) for the client's close before the
+/// actor stops and TCP is closed. Stopping at once would close TCP while the client may
+/// still be sending, and the resulting reset can destroy the close frame in flight.
+pub fn close<A>(
+    ctx: &mut WsContext<A>,
+    incoming: &mut Reassembler,
+    code: u16,
+    description: impl Into<String>,
+) where
     A: Actor<Context = WsContext<A>>,
 {
-    use actix::ActorContext;
+    use actix::{ActorContext, AsyncContext};
+    if incoming.closing {
+        return;
+    }
+    incoming.closing = true;
     ctx.close(Some(CloseReason {
         code: CloseCode::from(code),
         description: Some(description.into()),
     }));
-    ctx.stop();
+    ctx.run_later(incoming.close_timeout, |_, ctx| ctx.stop());
 }
 
 // ---------------------------------------------------------------------------------------
@@ -405,6 +437,19 @@ mod tests {
             reassembler.push(interleaved),
             Err(Violation::Protocol(_))
         ));
+    }
+
+    #[test]
+    fn after_our_close_only_the_clients_close_counts() {
+        let mut reassembler = Reassembler::new(100);
+        reassembler.closing = true;
+        let data = Ok(ws::Message::Text(ByteString::from_static("late")));
+        assert_eq!(reassembler.push(data), Ok(None));
+        let close = Ok(ws::Message::Close(None));
+        assert_eq!(
+            reassembler.push(close),
+            Ok(Some(Incoming::CloseAcknowledged))
+        );
     }
 
     #[test]
