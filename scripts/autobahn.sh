@@ -64,7 +64,7 @@ done
 
 cat > "$WORK/fuzzingclient.json" <<JSON
 {
-  "outdir": "$WORK/report",
+  "outdir": "$PWD/$WORK/report",
   "servers": [{"agent": "hubbub", "url": "ws://127.0.0.1:$PORT/echo"}],
   "cases": $CASES,
   "exclude-cases": [],
@@ -74,7 +74,7 @@ JSON
 rm -rf "$WORK/report"
 echo "== wstest -m fuzzingclient against ws://127.0.0.1:$PORT/echo"
 started=$(date +%s)
-(cd "$WORK" && "$OLDPWD/$VENV/bin/wstest" -m fuzzingclient -s fuzzingclient.json > wstest.log 2>&1) || {
+"$VENV/bin/wstest" -m fuzzingclient -s "$WORK/fuzzingclient.json" > "$WORK/wstest.log" 2>&1 || {
     echo "autobahn: wstest failed; see $WORK/wstest.log" >&2
     tail -20 "$WORK/wstest.log" >&2
     exit 1

@@ -248,15 +248,25 @@ fn violation_of(err: ProtocolError) -> Violation {
     }
 }
 
-/// Ends a connection for a [`Violation`]: a close frame with its code, or just a stop
-/// when the peer is gone.
+/// Ends a connection for a [`Violation`]: failed at once for broken framing, closed
+/// with a handshake for an oversize message, just stopped when the peer is gone.
 pub fn close_for<A>(ctx: &mut WsContext<A>, incoming: &mut Reassembler, violation: &Violation)
 where
     A: Actor<Context = WsContext<A>>,
 {
-    match violation.close_code() {
-        Some(code) => close(ctx, incoming, code, violation.description()),
-        None => actix::ActorContext::stop(ctx),
+    match violation {
+        // RFC 6455 section 7.1.7, "Fail the WebSocket Connection": a peer that broke the
+        // framing rules gets its close code, and TCP is closed at once.
+        Violation::Protocol(_) | Violation::InvalidUtf8 => {
+            ctx.close(Some(CloseReason {
+                code: CloseCode::from(violation.close_code().unwrap_or(close_code::PROTOCOL_ERROR)),
+                description: Some(violation.description()),
+            }));
+            actix::ActorContext::stop(ctx);
+        }
+        // A well-formed but unwanted message: the normal closing handshake.
+        Violation::TooBig => close(ctx, incoming, close_code::TOO_BIG, violation.description()),
+        Violation::ConnectionLost(_) => actix::ActorContext::stop(ctx),
     }
 }
 
