@@ -73,7 +73,8 @@ impl Apply for Join {
                 room: self.room.clone(),
                 member,
             };
-            hub.broadcast(&self.room, &announcement.to_json().into(), Some(from));
+            let frame = hub.encode(&announcement);
+            hub.broadcast(&self.room, &frame.into(), Some(from));
         }
     }
 }
@@ -106,7 +107,8 @@ impl Apply for Leave {
             member: hub.clients[&from].member(from, joined_at),
             reason: LeaveReason::Leave,
         };
-        hub.broadcast(&self.room, &departure.to_json().into(), None);
+        let frame = hub.encode(&departure);
+        hub.broadcast(&self.room, &frame.into(), None);
     }
 }
 
@@ -122,7 +124,7 @@ impl Apply for Say {
         let sender = client.member(from, room.joined_at(from).unwrap_or(client.connected_at));
         let message = room.post(&self.room, Sender::Member(sender), Arc::from(self.text));
         // Serialized once for everyone; only the sender's copy carries its `ref`.
-        let json = Event::Message(message).to_json();
+        let json = hub.encode(&Event::Message(message));
         let frame = ByteString::from(json.clone());
         match reference {
             Some(reference) => {
@@ -150,7 +152,7 @@ impl Apply for Whisper {
             text: self.text,
             at: Timestamp::now(),
         };
-        let json = whisper.to_json();
+        let json = hub.encode(&whisper);
         if self.to != from {
             hub.send(self.to, json.clone().into());
         }
@@ -211,7 +213,7 @@ impl Apply for Rename {
                 member: client.member(from, joined_at.unwrap_or(client.connected_at)),
                 old_name: old_name.clone(),
             };
-            let json = renamed.to_json();
+            let json = hub.encode(&renamed);
             hub.broadcast(&room_name, &json.clone().into(), Some(from));
             hub.send(
                 from,

@@ -106,6 +106,26 @@ pub struct Publish {
     pub text: String,
 }
 
+/// HTTP: the hub's counters.
+#[derive(Message)]
+#[rtype(result = "HubStats")]
+pub struct DescribeStats;
+
+/// What the hub has done since it started; cheap to keep, shown at `GET /api/stats`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, MessageResponse)]
+pub struct HubStats {
+    /// Connected `/ws` members now.
+    pub members: usize,
+    /// Rooms that exist now.
+    pub rooms: usize,
+    /// Frames serialized: once per event, however many members receive it.
+    pub frames_serialized: u64,
+    /// Frames queued to members; over `frames_serialized`, the fan-out factor.
+    pub frames_delivered: u64,
+    /// Members dropped for being too slow to read.
+    pub members_dropped_slow: u64,
+}
+
 /// The room named in a request does not exist (it has no members).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UnknownRoom;

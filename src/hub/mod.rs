@@ -100,6 +100,7 @@ pub struct Hub {
     slow: Vec<MemberId>,
     /// Evicted connections and when to reset their socket if they have not closed.
     evicted: Vec<(Instant, Arc<SessionLink>)>,
+    stats: HubStats,
 }
 
 impl Hub {
@@ -111,6 +112,7 @@ impl Hub {
             rooms: BTreeMap::new(),
             slow: Vec::new(),
             evicted: Vec::new(),
+            stats: HubStats::default(),
         }
     }
 
@@ -123,13 +125,23 @@ impl Hub {
         if let Some(client) = self.clients.get(&id) {
             if client.outbox.send(frame).is_err() {
                 self.slow.push(id);
+            } else {
+                self.stats.frames_delivered += 1;
             }
         }
     }
 
+    /// Serializes an event; every frame the hub sends is made here, once, however many
+    /// members receive it (counted in [`HubStats::frames_serialized`]).
+    fn encode(&mut self, event: &Event) -> String {
+        self.stats.frames_serialized += 1;
+        event.to_json()
+    }
+
     /// Queues an event as the reply to a request (with its `ref`).
     fn reply(&mut self, id: MemberId, reference: Option<&Ref>, event: &Event) {
-        self.send(id, event.to_reply(reference).into());
+        let json = self.encode(event);
+        self.send(id, crate::protocol::with_ref(json, reference).into());
     }
 
     /// Sends one serialized frame to every member of `room` but `except`.
@@ -144,6 +156,8 @@ impl Hub {
             if let Some(client) = self.clients.get(&id) {
                 if client.outbox.send(frame.clone()).is_err() {
                     self.slow.push(id);
+                } else {
+                    self.stats.frames_delivered += 1;
                 }
             }
         }
@@ -188,7 +202,8 @@ impl Hub {
                 member: client.member(id, joined_at),
                 reason,
             };
-            self.broadcast(room_name, &event.to_json().into(), None);
+            let frame = self.encode(&event);
+            self.broadcast(room_name, &frame.into(), None);
         }
     }
 
@@ -206,6 +221,7 @@ impl Hub {
             client
                 .outbox
                 .evict(close_code::TRY_AGAIN_LATER, "too slow to read its frames");
+            self.stats.members_dropped_slow += 1;
             self.evicted.push((
                 Instant::now() + self.settings.sweep_interval,
                 client.outbox.link().clone(),
@@ -337,13 +353,25 @@ impl Handler<DescribeRoom> for Hub {
     }
 }
 
+impl Handler<DescribeStats> for Hub {
+    type Result = HubStats;
+
+    fn handle(&mut self, _: DescribeStats, _: &mut Self::Context) -> HubStats {
+        HubStats {
+            members: self.clients.len(),
+            rooms: self.rooms.len(),
+            ..self.stats.clone()
+        }
+    }
+}
+
 impl Handler<Publish> for Hub {
     type Result = Result<Arc<ChatMessage>, UnknownRoom>;
 
     fn handle(&mut self, msg: Publish, _: &mut Self::Context) -> Self::Result {
         let room = self.rooms.get_mut(&msg.room).ok_or(UnknownRoom)?;
         let message = room.post(&msg.room, Sender::Server, msg.text.into());
-        let frame: ByteString = Event::Message(message.clone()).to_json().into();
+        let frame: ByteString = self.encode(&Event::Message(message.clone())).into();
         self.broadcast(&msg.room, &frame, None);
         self.drop_slow_members();
         Ok(message)

@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{error::ApiError, AppState};
 use crate::{
-    hub::messages::{DescribeRoom, DescribeRooms, Publish, RoomView, UnknownRoom},
+    hub::messages::{DescribeRoom, DescribeRooms, DescribeStats, Publish, RoomView, UnknownRoom},
     protocol::{RoomName, Timestamp},
 };
 
@@ -30,6 +30,15 @@ pub fn json_config(max_message_bytes: usize) -> web::JsonConfig {
 #[derive(Serialize)]
 struct RoomList {
     rooms: Vec<RoomView>,
+}
+
+pub async fn stats(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    let stats = state
+        .hub
+        .send(DescribeStats)
+        .await
+        .map_err(hub_unavailable)?;
+    Ok(HttpResponse::Ok().json(stats))
 }
 
 pub async fn list_rooms(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {

@@ -39,6 +39,7 @@ pub fn configure(cfg: &mut web::ServiceConfig, state: AppState, static_dir: &std
         .route("/healthz", web::get().to(health::healthz))
         .service(
             web::scope("/api")
+                .route("/stats", web::get().to(api::stats))
                 .route("/rooms", web::get().to(api::list_rooms))
                 .route("/rooms/{room}", web::get().to(api::get_room))
                 .route("/rooms/{room}/messages", web::post().to(api::publish)),

@@ -11,6 +11,7 @@ mod config;
 mod connect;
 mod echo_endpoint;
 mod errors;
+mod fanout;
 mod heartbeat;
 mod http_api;
 mod limits;
