@@ -68,8 +68,8 @@ async fn a_client_that_stops_reading_is_dropped_as_slow_and_nobody_else_is_held_
     let app = spawn_app_with(|c| {
         c.max_pending_bytes = 256 * 1024;
         c.rate_limit_per_s = 0; // the publisher floods on purpose
-        // A quick sweep resets the evicted socket soon; a long timeout keeps the silent
-        // client (it never answers pings) from being dropped as `timeout` first.
+                                // A quick sweep resets the evicted socket soon; a long timeout keeps the silent
+                                // client (it never answers pings) from being dropped as `timeout` first.
         c.heartbeat_interval = Duration::from_millis(200);
         c.client_timeout = Duration::from_secs(60);
     })
