@@ -8,7 +8,7 @@ use futures_util::{SinkExt, StreamExt};
 use serde_json::{json, Value};
 use tokio_tungstenite::tungstenite::{self, client::IntoClientRequest, Message};
 
-use crate::helpers::{spawn_app, spawn_app_with, Client, DEADLINE};
+use crate::helpers::{resident_bytes, spawn_app, spawn_app_with, Client, DEADLINE};
 
 /// Tries an upgrade and returns the refusal: HTTP status and JSON body.
 async fn refused_upgrade(request: tungstenite::handshake::client::Request) -> (u16, Value) {
@@ -165,21 +165,6 @@ async fn the_default_rate_limit_lets_a_normal_client_through() {
     }
 }
 
-fn resident_bytes() -> u64 {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    status
-        .lines()
-        .find_map(|line| line.strip_prefix("VmRSS:"))
-        .and_then(|rest| {
-            rest.trim()
-                .trim_end_matches("kB")
-                .trim()
-                .parse::<u64>()
-                .ok()
-        })
-        .map_or(0, |kib| kib * 1024)
-}
-
 #[actix_web::test]
 async fn a_client_flooding_a_room_of_fifty_is_cut_off_and_the_room_keeps_working() {
     let app = spawn_app().await;
@@ -187,7 +172,7 @@ async fn a_client_flooding_a_room_of_fifty_is_cut_off_and_the_room_keeps_working
     for i in 0..49 {
         members.push(app.member(&format!("m{i}"), "crowd").await);
     }
-    let mut flooder = app.member("flooder", "crowd").await;
+    let flooder = app.member("flooder", "crowd").await;
     let rss_before = resident_bytes();
 
     // The flooder writes as fast as it can; it also reads, to see how it is cut off.
