@@ -31,8 +31,35 @@ pub mod close_code {
     pub const TRY_AGAIN_LATER: u16 = 1013;
 }
 
-/// Starts `actor` on the upgraded connection; frames over `max_frame_bytes` are refused
-/// by the decoder before they are buffered.
+/// Why a request to a WebSocket endpoint was not upgraded (RFC 6455 section 4.2.1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HandshakeRefusal {
+    /// Not a GET: 405.
+    MethodNotAllowed,
+    /// No `Upgrade: websocket`, or a version other than 13: 426, with
+    /// `Sec-WebSocket-Version: 13` so the client knows what we speak.
+    UpgradeRequired,
+    /// A missing or malformed `Sec-WebSocket-Key`: 400.
+    BadKey,
+}
+
+/// Checks the upgrade request strictly: version 13 only and a well-formed key
+/// (actix-web-actors alone also accepts versions 7 and 8 and any key).
+pub fn check_handshake(req: &HttpRequest) -> Result<(), HandshakeRefusal> {
+    use actix_http::ws::HandshakeError as E;
+    actix_http::ws::verify_handshake(req.head()).map_err(|err| match err {
+        E::GetMethodRequired => HandshakeRefusal::MethodNotAllowed,
+        E::BadWebsocketKey => HandshakeRefusal::BadKey,
+        E::NoWebsocketUpgrade
+        | E::NoConnectionUpgrade
+        | E::NoVersionHeader
+        | E::UnsupportedVersion => HandshakeRefusal::UpgradeRequired,
+    })
+}
+
+/// Starts `actor` on the upgraded connection (after [`check_handshake`]). A frame
+/// whose header declares more than `max_frame_bytes` is refused as soon as the header
+/// arrives, before any of its payload is buffered.
 pub fn upgrade<A>(
     actor: A,
     req: &HttpRequest,
@@ -42,9 +69,109 @@ pub fn upgrade<A>(
 where
     A: Actor<Context = WsContext<A>> + actix::StreamHandler<WsFrame>,
 {
-    ws::WsResponseBuilder::new(actor, req, payload)
+    let guarded = FrameSizeGuard::new(payload, max_frame_bytes as u64);
+    ws::WsResponseBuilder::new(actor, req, guarded)
         .frame_size(max_frame_bytes)
         .start()
+}
+
+/// Watches the client's raw bytes frame by frame and fails the stream as soon as a frame
+/// header declares a payload over the limit. The actix decoder checks the size only
+/// once the whole frame is buffered, which lets a client make the server buffer
+/// whatever it declares.
+struct FrameSizeGuard<S> {
+    inner: S,
+    max_payload: u64,
+    /// Bytes of the frame header read so far (at most 14: 2 + 8 length + 4 mask).
+    header: [u8; 14],
+    header_len: usize,
+    /// Payload bytes of the current frame still to pass through.
+    payload_left: u64,
+    failed: bool,
+}
+
+impl<S> FrameSizeGuard<S> {
+    fn new(inner: S, max_payload: u64) -> Self {
+        Self {
+            inner,
+            max_payload,
+            header: [0; 14],
+            header_len: 0,
+            payload_left: 0,
+            failed: false,
+        }
+    }
+
+    /// Advances the frame tracking over `chunk`; `false` if a header is over the limit.
+    fn scan(&mut self, mut chunk: &[u8]) -> bool {
+        while !chunk.is_empty() {
+            if self.payload_left > 0 {
+                let skip = self.payload_left.min(chunk.len() as u64);
+                self.payload_left -= skip;
+                chunk = &chunk[skip as usize..];
+                continue;
+            }
+            self.header[self.header_len] = chunk[0];
+            self.header_len += 1;
+            chunk = &chunk[1..];
+            if self.header_len < 2 {
+                continue;
+            }
+            let short_length = self.header[1] & 0x7f;
+            let extended = match short_length {
+                126 => 2,
+                127 => 8,
+                _ => 0,
+            };
+            if self.header_len < 2 + extended {
+                continue;
+            }
+            let length = match extended {
+                0 => u64::from(short_length),
+                2 => u64::from(u16::from_be_bytes([self.header[2], self.header[3]])),
+                _ => u64::from_be_bytes(self.header[2..10].try_into().expect("8 header bytes")),
+            };
+            // Refused as soon as the length is known, before the mask arrives.
+            if length > self.max_payload {
+                return false;
+            }
+            let mask = if self.header[1] & 0x80 != 0 { 4 } else { 0 };
+            if self.header_len < 2 + extended + mask {
+                continue;
+            }
+            self.payload_left = length;
+            self.header_len = 0;
+        }
+        true
+    }
+}
+
+impl<S> futures_core::Stream for FrameSizeGuard<S>
+where
+    S: futures_core::Stream<Item = Result<Bytes, actix_web::error::PayloadError>> + Unpin,
+{
+    type Item = Result<Bytes, actix_web::error::PayloadError>;
+
+    fn poll_next(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Self::Item>> {
+        use std::task::Poll;
+        if self.failed {
+            return Poll::Ready(None);
+        }
+        match std::pin::Pin::new(&mut self.inner).poll_next(cx) {
+            Poll::Ready(Some(Ok(chunk))) => {
+                if self.scan(&chunk) {
+                    Poll::Ready(Some(Ok(chunk)))
+                } else {
+                    self.failed = true;
+                    Poll::Ready(Some(Err(actix_web::error::PayloadError::Overflow)))
+                }
+            }
+            other => other,
+        }
+    }
 }
 
 /// A whole message from the client, fragments already joined.
@@ -239,6 +366,16 @@ impl Reassembler {
 fn violation_of(err: ProtocolError) -> Violation {
     match err {
         ProtocolError::Overflow => Violation::TooBig,
+        // The FrameSizeGuard's verdict, carried through the decoder as an I/O error.
+        ProtocolError::Io(io)
+            if io.to_string() == actix_web::error::PayloadError::Overflow.to_string() =>
+        {
+            Violation::TooBig
+        }
+        // Framing the decoder rejects (e.g. reserved bits set) arrives as invalid data.
+        ProtocolError::Io(io) if io.kind() == std::io::ErrorKind::InvalidData => {
+            Violation::Protocol(io.to_string())
+        }
         // The decoder reports text that is not UTF-8 as an I/O error naming UTF-8.
         ProtocolError::Io(io) if io.to_string().to_ascii_lowercase().contains("utf-8") => {
             Violation::InvalidUtf8
@@ -460,6 +597,24 @@ mod tests {
             reassembler.push(close),
             Ok(Some(Incoming::CloseAcknowledged))
         );
+    }
+
+    #[test]
+    fn the_size_guard_follows_frames_and_stops_at_an_oversize_header() {
+        let mut guard = FrameSizeGuard::new((), 200);
+        // A masked 100-byte frame, split anywhere, then a 126-length-form 150-byte frame.
+        let mut bytes = vec![0x81, 0x80 | 100, 1, 2, 3, 4];
+        bytes.extend(std::iter::repeat_n(b'a', 100));
+        bytes.extend([0x82, 0x80 | 126, 0, 150, 1, 2, 3, 4]);
+        bytes.extend(std::iter::repeat_n(b'b', 150));
+        for piece in bytes.chunks(7) {
+            assert!(guard.scan(piece));
+        }
+        assert_eq!(guard.payload_left, 0);
+        // A header declaring 2^63 - 1 bytes is refused before any payload.
+        let mut huge = vec![0x81, 0x80 | 127];
+        huge.extend(0x7fff_ffff_ffff_ffffu64.to_be_bytes());
+        assert!(!guard.scan(&huge));
     }
 
     #[test]

@@ -38,7 +38,15 @@ impl ResponseError for ApiError {
     }
 
     fn error_response(&self) -> HttpResponse {
-        HttpResponse::build(self.status).json(Body {
+        let mut response = HttpResponse::build(self.status);
+        if self.status == StatusCode::UPGRADE_REQUIRED {
+            // 426 must say what to upgrade to (RFC 9110), and RFC 6455 section 4.4 wants
+            // the versions we speak.
+            response
+                .insert_header(("Upgrade", "websocket"))
+                .insert_header(("Sec-WebSocket-Version", "13"));
+        }
+        response.json(Body {
             error: self.code,
             message: &self.message,
         })

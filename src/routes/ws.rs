@@ -12,7 +12,7 @@ use crate::{
     echo::EchoSession,
     protocol::{DisplayName, ProtocolError, RoomName},
     session::{Session, SessionSetup},
-    transport::{self, SocketCloser},
+    transport::{self, HandshakeRefusal, SocketCloser},
 };
 
 /// `/ws?name=...&room=...`; both optional.
@@ -29,6 +29,7 @@ pub async fn hub_socket(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     refuse_during_shutdown(&state)?;
+    transport::check_handshake(&req).map_err(refuse_handshake)?;
     let ticket = admit(&req, &state)?;
     let query = query.into_inner();
     let id = state.ids.next();
@@ -75,6 +76,7 @@ pub async fn echo_socket(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     refuse_during_shutdown(&state)?;
+    transport::check_handshake(&req).map_err(refuse_handshake)?;
     let ticket = admit(&req, &state)?;
     let session = EchoSession::new(state.settings.clone(), state.shutdown.clone(), ticket);
     transport::upgrade(session, &req, payload, state.settings.max_message_bytes)
@@ -119,6 +121,26 @@ fn refuse_during_shutdown(state: &AppState) -> Result<(), ApiError> {
         ));
     }
     Ok(())
+}
+
+fn refuse_handshake(refusal: HandshakeRefusal) -> ApiError {
+    match refusal {
+        HandshakeRefusal::MethodNotAllowed => ApiError::new(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "method_not_allowed",
+            "WebSocket upgrades use GET",
+        ),
+        HandshakeRefusal::UpgradeRequired => ApiError::new(
+            StatusCode::UPGRADE_REQUIRED,
+            "websocket_upgrade_required",
+            "this endpoint speaks WebSocket (RFC 6455, version 13)",
+        ),
+        HandshakeRefusal::BadKey => ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "bad_websocket_key",
+            "Sec-WebSocket-Key must be 16 bytes in base64",
+        ),
+    }
 }
 
 /// A request to a WebSocket path that is not a valid upgrade.
