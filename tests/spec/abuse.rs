@@ -18,14 +18,11 @@ use tokio::{
 };
 use tokio_tungstenite::tungstenite::Message;
 
-use crate::helpers::{spawn_app, spawn_app_with, Client, TestApp, DEADLINE};
+use crate::helpers::{client_frame, spawn_app, spawn_app_with, Client, TestApp, DEADLINE, MASK};
 
 /// The key from RFC 6455 section 1.3, and the accept value a server must derive from it.
 const KEY: &str = "dGhlIHNhbXBsZSBub25jZQ==";
 const ACCEPT: &str = "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=";
-/// Mask key of every client frame; not zero, so a server that skipped unmasking would
-/// see garbage.
-const MASK: [u8; 4] = [0x37, 0xfa, 0x21, 0x3d];
 /// Gap between two bytes in the slowloris tests. This is the test's input (how slowly
 /// the client writes), not a wait for a result.
 const TRICKLE_PACE: Duration = Duration::from_millis(100);
@@ -78,30 +75,6 @@ fn header<'a>(head: &'a str, name: &str) -> Option<&'a str> {
             .eq_ignore_ascii_case(name)
             .then_some(value.trim())
     })
-}
-
-/// One masked client frame; `first` is the FIN/RSV/opcode byte, sent exactly as given.
-fn client_frame(first: u8, payload: &[u8]) -> Vec<u8> {
-    let mut frame = vec![first];
-    match payload.len() {
-        n if n < 126 => frame.push(0x80 | n as u8),
-        n if n <= u16::MAX as usize => {
-            frame.push(0x80 | 126);
-            frame.extend_from_slice(&(n as u16).to_be_bytes());
-        }
-        n => {
-            frame.push(0x80 | 127);
-            frame.extend_from_slice(&(n as u64).to_be_bytes());
-        }
-    }
-    frame.extend_from_slice(&MASK);
-    frame.extend(
-        payload
-            .iter()
-            .enumerate()
-            .map(|(i, byte)| byte ^ MASK[i % 4]),
-    );
-    frame
 }
 
 /// A masked close frame carrying `code` and no reason.

@@ -255,3 +255,31 @@ pub fn resident_bytes() -> u64 {
         })
         .map_or(0, |kib| kib * 1024)
 }
+
+/// Mask key of every client frame; not zero, so a server that skipped unmasking would
+/// see garbage.
+pub const MASK: [u8; 4] = [0x37, 0xfa, 0x21, 0x3d];
+
+/// One masked client frame; `first` is the FIN/RSV/opcode byte, sent exactly as given.
+pub fn client_frame(first: u8, payload: &[u8]) -> Vec<u8> {
+    let mut frame = vec![first];
+    match payload.len() {
+        n if n < 126 => frame.push(0x80 | n as u8),
+        n if n <= u16::MAX as usize => {
+            frame.push(0x80 | 126);
+            frame.extend_from_slice(&(n as u16).to_be_bytes());
+        }
+        n => {
+            frame.push(0x80 | 127);
+            frame.extend_from_slice(&(n as u64).to_be_bytes());
+        }
+    }
+    frame.extend_from_slice(&MASK);
+    frame.extend(
+        payload
+            .iter()
+            .enumerate()
+            .map(|(i, byte)| byte ^ MASK[i % 4]),
+    );
+    frame
+}

@@ -13,7 +13,7 @@ use futures_util::{SinkExt, StreamExt};
 use serde_json::{json, Value};
 use tokio_tungstenite::tungstenite::Message;
 
-use crate::helpers::{resident_bytes, spawn_app_with, DEADLINE};
+use crate::helpers::{client_frame, resident_bytes, spawn_app_with, DEADLINE};
 
 const MESSAGES: usize = 12_000;
 const TEXT_BYTES: usize = 1_000;
@@ -185,25 +185,6 @@ async fn a_client_that_stops_reading_is_dropped_as_slow_and_nobody_else_is_held_
     assert_eq!(members, vec!["publisher", "reader"]);
 }
 
-/// One masked client text frame (mask key zero, so the payload goes as is).
-fn client_text_frame(payload: &[u8]) -> Vec<u8> {
-    let mut frame = vec![0x81];
-    match payload.len() {
-        n if n < 126 => frame.push(0x80 | n as u8),
-        n if n <= u16::MAX as usize => {
-            frame.push(0x80 | 126);
-            frame.extend_from_slice(&(n as u16).to_be_bytes());
-        }
-        n => {
-            frame.push(0x80 | 127);
-            frame.extend_from_slice(&(n as u64).to_be_bytes());
-        }
-    }
-    frame.extend_from_slice(&[0, 0, 0, 0]);
-    frame.extend_from_slice(payload);
-    frame
-}
-
 #[actix_web::test]
 async fn a_connection_jammed_by_its_own_replies_is_torn_down_and_reported_slow() {
     let app = spawn_app_with(|c| {
@@ -229,7 +210,7 @@ async fn a_connection_jammed_by_its_own_replies_is_torn_down_and_reported_slow()
             .set_write_timeout(Some(Duration::from_secs(2)))
             .unwrap();
         let echo = json!({"type": "echo", "text": "y".repeat(60_000)}).to_string();
-        let frame = client_text_frame(echo.as_bytes());
+        let frame = client_frame(0x81, echo.as_bytes());
         for _ in 0..500 {
             if jammer.write_all(&frame).is_err() {
                 break; // the server stopped reading (jammed) or reset us
