@@ -8,9 +8,11 @@ use actix::prelude::*;
 
 use crate::{
     admission::Ticket,
+    outbox::SessionLink,
     session::ConnectionSettings,
     shutdown::Shutdown,
-    transport::{self, close_code, Incoming, Reassembler, WsContext, WsFrame},
+    transport::{self, close_code, Incoming, Reassembler, SocketCloser, WsContext, WsFrame},
+    watchdog::{Watch, Watchdog},
 };
 
 pub struct EchoSession {
@@ -18,14 +20,25 @@ pub struct EchoSession {
     incoming: Reassembler,
     /// When anything last came from the client.
     last_heard: Instant,
+    /// Ticked by the heartbeat; the watchdog resets the socket if it stops.
+    link: Arc<SessionLink>,
+    watchdog: Addr<Watchdog>,
     shutdown: Shutdown,
     /// Holds this connection's slot under `MAX_CONNECTIONS`.
     _ticket: Ticket,
 }
 
 impl EchoSession {
-    pub fn new(settings: Arc<ConnectionSettings>, shutdown: Shutdown, ticket: Ticket) -> Self {
+    pub fn new(
+        settings: Arc<ConnectionSettings>,
+        shutdown: Shutdown,
+        ticket: Ticket,
+        socket: Option<SocketCloser>,
+        watchdog: Addr<Watchdog>,
+    ) -> Self {
         Self {
+            link: Arc::new(SessionLink::new(socket)),
+            watchdog,
             incoming: Reassembler::new(settings.max_message_bytes)
                 .with_close_timeout(settings.close_timeout),
             settings,
@@ -40,7 +53,11 @@ impl Actor for EchoSession {
     type Context = WsContext<Self>;
 
     fn started(&mut self, ctx: &mut Self::Context) {
+        self.watchdog.do_send(Watch {
+            link: self.link.clone(),
+        });
         ctx.run_interval(self.settings.heartbeat_interval, |echo, ctx| {
+            echo.link.tick();
             if echo.last_heard.elapsed() > echo.settings.client_timeout {
                 log::info!("echo client: no heartbeat, dropping");
                 ctx.stop();
@@ -61,6 +78,10 @@ impl Actor for EchoSession {
                     );
                 }),
         );
+    }
+    fn stopping(&mut self, _: &mut Self::Context) -> Running {
+        self.link.release_socket();
+        Running::Stop
     }
 }
 

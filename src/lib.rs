@@ -9,6 +9,7 @@
 //! - [`session`]: the actor behind each `/ws` connection; [`echo`]: the `/echo` actor.
 //! - [`outbox`]: the hub's bounded queue into a connection (slow readers are dropped).
 //! - [`transport`]: the only code that touches `actix-web-actors`.
+//! - [`watchdog`]: resets `/echo` connections whose actor is jammed.
 //! - [`routes`]: HTTP handlers: upgrades, the JSON API, health, the page.
 //! - [`admission`]: connection caps and the Origin allow-list, checked before upgrades.
 //! - [`rate_limit`]: the per-connection token bucket on `/ws`.
@@ -26,3 +27,4 @@ pub mod session;
 pub mod shutdown;
 pub mod startup;
 pub mod transport;
+pub mod watchdog;

@@ -96,6 +96,11 @@ impl SessionLink {
         }
     }
 
+    /// The connection has ended (or never had a socket handle to watch).
+    pub fn is_released(&self) -> bool {
+        self.socket.as_ref().is_none_or(SocketCloser::is_released)
+    }
+
     /// Shuts the socket down from outside the (jammed) actor; a no-op once released.
     pub fn force_close(&self) -> bool {
         self.socket.as_ref().is_some_and(SocketCloser::force_close)

@@ -15,6 +15,7 @@ use crate::{
     session::ConnectionSettings,
     shutdown::Shutdown,
     transport,
+    watchdog::Watchdog,
 };
 
 /// A bound, not yet running server.
@@ -52,6 +53,11 @@ impl Application {
         let state = AppState {
             hub: hub.clone(),
             admission: admission.clone(),
+            watchdog: Watchdog::new(
+                config.heartbeat_interval,
+                config.client_timeout + config.heartbeat_interval,
+            )
+            .start(),
             ids,
             settings: Arc::new(connection_settings(&config)),
             shutdown: shutdown.clone(),

@@ -503,6 +503,10 @@ impl SocketCloser {
         }
     }
 
+    pub fn is_released(&self) -> bool {
+        self.lock().is_none()
+    }
+
     /// Drops our duplicate: the connection ended normally.
     pub fn release(&self) {
         self.lock().take();

@@ -16,6 +16,7 @@ use crate::{
     hub::{Hub, MemberIds},
     session::ConnectionSettings,
     shutdown::Shutdown,
+    watchdog::Watchdog,
 };
 
 /// What every handler can reach (cloned per worker, so everything here is cheap).
@@ -23,6 +24,7 @@ use crate::{
 pub struct AppState {
     pub hub: Addr<Hub>,
     pub admission: Arc<Admission>,
+    pub watchdog: Addr<Watchdog>,
     pub ids: MemberIds,
     pub settings: Arc<ConnectionSettings>,
     pub shutdown: Shutdown,

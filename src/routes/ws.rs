@@ -78,7 +78,13 @@ pub async fn echo_socket(
     refuse_during_shutdown(&state)?;
     transport::check_handshake(&req).map_err(refuse_handshake)?;
     let ticket = admit(&req, &state)?;
-    let session = EchoSession::new(state.settings.clone(), state.shutdown.clone(), ticket);
+    let session = EchoSession::new(
+        state.settings.clone(),
+        state.shutdown.clone(),
+        ticket,
+        SocketCloser::for_request(&req),
+        state.watchdog.clone(),
+    );
     transport::upgrade(session, &req, payload, state.settings.max_message_bytes)
         .map_err(handshake_failed)
 }

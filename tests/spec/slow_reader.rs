@@ -24,6 +24,11 @@ const WINDOW: usize = 32;
 /// Opens `/ws` by hand with a tiny receive buffer, completes the upgrade, and returns
 /// the socket, which the test then never reads from.
 fn raw_member(port: u16, query: &str) -> TcpStream {
+    raw_upgrade(port, &format!("/ws{query}"))
+}
+
+/// Opens `path` by hand with a tiny receive buffer and completes the upgrade.
+fn raw_upgrade(port: u16, path: &str) -> TcpStream {
     let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
     socket.set_recv_buffer_size(4096).unwrap();
     let address: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
@@ -32,7 +37,7 @@ fn raw_member(port: u16, query: &str) -> TcpStream {
     stream.set_read_timeout(Some(DEADLINE)).unwrap();
     write!(
         stream,
-        "GET /ws{query} HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\n\
+        "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\n\
          Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\
          Sec-WebSocket-Version: 13\r\n\r\n"
     )
@@ -234,4 +239,59 @@ async fn a_connection_jammed_by_its_own_replies_is_torn_down_and_reported_slow()
     };
     assert!(ended, "the jammed connection was closed by the server");
     watcher.sync().await;
+}
+
+#[actix_web::test]
+async fn an_echo_connection_jammed_by_its_own_replies_is_torn_down() {
+    let app = spawn_app_with(|c| {
+        c.heartbeat_interval = Duration::from_millis(200);
+        c.client_timeout = Duration::from_millis(1_000);
+    })
+    .await;
+    let jammer = tokio::task::spawn_blocking({
+        let port = app.port;
+        move || raw_upgrade(port, "/echo")
+    })
+    .await
+    .unwrap();
+    // ~30 MB of echoes asked for and never read: the writer jams, the actor stops.
+    let writer = tokio::task::spawn_blocking(move || {
+        let mut jammer = jammer;
+        jammer
+            .set_write_timeout(Some(Duration::from_secs(2)))
+            .unwrap();
+        let frame = client_frame(0x82, &[7u8; 60_000]);
+        for _ in 0..500 {
+            if jammer.write_all(&frame).is_err() {
+                break;
+            }
+        }
+        jammer
+    });
+    let started = Instant::now();
+    while app.controller.open_connections() > 0 {
+        assert!(
+            started.elapsed() < DEADLINE,
+            "the jammed /echo connection is still open"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let mut jammer = writer.await.unwrap();
+    jammer.set_read_timeout(Some(DEADLINE)).unwrap();
+    let mut buffer = vec![0u8; 64 * 1024];
+    let ended = loop {
+        match jammer.read(&mut buffer) {
+            Ok(0) => break true,
+            Ok(_) => continue,
+            Err(err) => break err.kind() == std::io::ErrorKind::ConnectionReset,
+        }
+    };
+    assert!(ended, "the jammed connection was closed by the server");
+    // The server still echoes for others.
+    let mut other = crate::helpers::Client::open(&app.ws_url("/echo")).await;
+    other.send_text("still here").await;
+    assert_eq!(
+        other.next_message().await.into_text().unwrap(),
+        "still here"
+    );
 }
