@@ -1,1 +1,1295 @@
-//! Browser end-to-end tests (being written).
+//! Browser end-to-end tests: the page in `static/` running in headless Chromium, driven
+//! over WebDriver (`chromedriver`), against the real server on a free loopback port.
+//!
+//! Needs Debian's `chromium` and `chromium-driver` (`/usr/bin/chromium`,
+//! `/usr/bin/chromedriver`). Without them each test says why and passes, so a bare
+//! `cargo test` works anywhere; with `CI=true` a missing browser is a failure instead.
+//!
+//! Each test starts its own hubbub and its own browser session(s), each with a fresh
+//! profile. One `chromedriver` serves the tests running at the same time and is killed
+//! when the last of them ends; at most [`PARALLEL_TESTS`] tests drive browsers at once,
+//! so a 2-core machine is not swamped with Chromium processes. Every wait polls the DOM
+//! under a deadline ([`WAIT`]); nothing sleeps a fixed time to get a result.
+//!
+//! Screenshots are written to `target/browser/`; with `HUBBUB_UPDATE_SCREENSHOT=1` the
+//! two-user chat is also copied to `docs/screenshot.png`.
+//!
+//! The WebDriver client is the small one in [`Browser`], JSON over `reqwest`: fantoccini
+//! without its TLS features can only be built from a `hyper-util` connector, and
+//! `hyper-util` is not a dependency this crate can name.
+
+use std::{
+    io::{Read, Write},
+    net::{TcpListener, TcpStream},
+    os::unix::process::CommandExt,
+    path::{Path, PathBuf},
+    process::{Child, Command, Stdio},
+    sync::{
+        atomic::{AtomicUsize, Ordering},
+        Arc, Weak,
+    },
+    time::{Duration, Instant},
+};
+
+use futures_util::{SinkExt, StreamExt};
+use hubbub::{
+    config::Config,
+    startup::{Application, Controller},
+};
+use reqwest::Method;
+use serde_json::{json, Value};
+use tokio::sync::{Semaphore, SemaphorePermit};
+use tokio_tungstenite::tungstenite::Message;
+
+const CHROMIUM: &str = "/usr/bin/chromium";
+const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
+
+/// How long one DOM condition may take to come true on a loaded 2-core CI machine.
+const WAIT: Duration = Duration::from_secs(20);
+/// How often a condition is checked again while waiting for it.
+const POLL: Duration = Duration::from_millis(50);
+/// Coming back after a restart goes through the page's backoff (0.5 s doubling up to
+/// 10 s, plus jitter), so that wait is longer.
+const RECONNECT_WAIT: Duration = Duration::from_secs(45);
+/// Upper bound for one WebDriver command; starting and ending Chromium are the slow ones.
+const COMMAND_TIMEOUT: Duration = Duration::from_secs(90);
+/// Tests that drive browsers at the same time (each may run three Chromiums).
+const PARALLEL_TESTS: usize = 2;
+static BROWSER_SLOTS: Semaphore = Semaphore::const_new(PARALLEL_TESTS);
+
+/// WebDriver key codes.
+const ENTER: &str = "\u{E007}";
+const TAB: &str = "\u{E004}";
+
+/// The desktop window every session starts with (a screenshot shows its viewport).
+const DESKTOP: (u32, u32) = (1280, 800);
+
+// ------------------------------------------------------------------------ scenarios
+
+#[actix_web::test]
+async fn two_sessions_in_a_room_see_each_other_in_the_member_list() {
+    let Some(bed) = TestBed::start().await else {
+        return;
+    };
+    let ann = bed.browser().await;
+    let bob = bed.browser().await;
+    ann.connect_as("ann").await;
+    bob.connect_as("bob").await;
+    ann.join("lobby").await;
+    bob.join("lobby").await;
+
+    let ann_sees = ann.wait_for_members(&["ann", "bob"]).await;
+    let bob_sees = bob.wait_for_members(&["ann", "bob"]).await;
+    assert_eq!(
+        ann_sees["self"], "ann",
+        "ann's own entry is marked: {ann_sees}"
+    );
+    assert_eq!(
+        bob_sees["self"], "bob",
+        "bob's own entry is marked: {bob_sees}"
+    );
+
+    ann.end().await;
+    bob.end().await;
+}
+
+#[actix_web::test]
+async fn a_message_typed_in_one_session_appears_in_the_other_with_name_and_time() {
+    let Some(bed) = TestBed::start().await else {
+        return;
+    };
+    let ann = bed.browser().await;
+    let bob = bed.browser().await;
+    ann.connect_as("ann").await;
+    bob.connect_as("bob").await;
+    ann.join("lobby").await;
+    bob.join("lobby").await;
+    ann.wait_for_members(&["ann", "bob"]).await;
+
+    ann.say("hello from ann").await;
+    let line = bob.wait_for_message("hello from ann").await;
+    assert_eq!(line["from"], "ann", "sender's name on the line: {line}");
+    assert_eq!(
+        line["own"], false,
+        "bob's view is not marked as his own: {line}"
+    );
+    let time = line["time"].as_str().unwrap_or_default();
+    assert!(
+        time.contains(':') && time.chars().filter(char::is_ascii_digit).count() >= 4,
+        "the line shows a clock time, got {time:?}"
+    );
+    let age_ms = line["age_ms"].as_f64().expect("the time has a datetime");
+    assert!(
+        age_ms.abs() < 300_000.0,
+        "the line's datetime is about now, off by {age_ms} ms"
+    );
+    let own = ann.wait_for_message("hello from ann").await;
+    assert_eq!(own["own"], true, "ann sees her own message marked: {own}");
+
+    // A reply, so the screenshot shows a conversation.
+    bob.say("hi ann, bob here").await;
+    ann.wait_for_message("hi ann, bob here").await;
+    let png = ann.screenshot().await;
+    let (width, height) = png_size(&png);
+    let viewport = ann.execute("return [window.innerWidth, window.innerHeight];", vec![]);
+    let viewport = viewport.await;
+    assert!(
+        width.abs_diff(viewport[0].as_u64().unwrap_or(0) as u32) <= 16
+            && height.abs_diff(viewport[1].as_u64().unwrap_or(0) as u32) <= 16,
+        "screenshot {width}x{height} matches the viewport {viewport}"
+    );
+    let path = save_screenshot("two-users.png", &png);
+    if std::env::var("HUBBUB_UPDATE_SCREENSHOT").as_deref() == Ok("1") {
+        let docs = Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/screenshot.png");
+        std::fs::copy(&path, &docs).expect("copy the screenshot to docs/");
+    }
+
+    ann.end().await;
+    bob.end().await;
+}
+
+#[actix_web::test]
+async fn a_whisper_reaches_only_its_target() {
+    let Some(bed) = TestBed::start().await else {
+        return;
+    };
+    let ann = bed.browser().await;
+    let bob = bed.browser().await;
+    let cy = bed.browser().await;
+    for (browser, name) in [(&ann, "ann"), (&bob, "bob"), (&cy, "cy")] {
+        browser.connect_as(name).await;
+        browser.join("lobby").await;
+    }
+    ann.wait_for_members(&["ann", "bob", "cy"]).await;
+
+    let bob_id = ann
+        .execute(
+            "var items = document.querySelectorAll('#members li.member');
+             for (var i = 0; i < items.length; i++) {
+               var name = items[i].querySelector('.member-name');
+               if (name && name.textContent === 'bob') return items[i].getAttribute('data-id');
+             }
+             return null;",
+            vec![],
+        )
+        .await;
+    let bob_id = bob_id.as_str().expect("bob is in ann's member list");
+    ann.click(&format!("#members li.member[data-id=\"{bob_id}\"] button"))
+        .await;
+    ann.wait_for(
+        "the composer to be in whisper mode for bob",
+        "var target = document.getElementById('whisper-target');
+         return !target.hidden && target.getAttribute('data-id') === arguments[0]
+           && document.activeElement.id === 'message-input';",
+        vec![json!(bob_id)],
+    )
+    .await;
+    ann.type_into("#message-input", &format!("psst, only for bob{ENTER}"))
+        .await;
+
+    let whisper = bob.wait_for_whisper("psst, only for bob").await;
+    assert_eq!(whisper["from"], "ann", "{whisper}");
+    assert_eq!(whisper["to"], "bob", "{whisper}");
+    let own = ann.wait_for_whisper("psst, only for bob").await;
+    assert_eq!(
+        own["own"], true,
+        "the sender sees her whisper as hers: {own}"
+    );
+
+    // Back to the room: cy receives this after anything ann sent before it, so once it
+    // is there a whisper to cy would be there too.
+    ann.click("#whisper-cancel").await;
+    ann.say("now for everyone").await;
+    cy.wait_for_message("now for everyone").await;
+    let leaked = cy
+        .execute(
+            "return {
+               whispers: document.querySelectorAll('#log .whisper').length,
+               text: document.body.textContent.indexOf('psst') >= 0
+             };",
+            vec![],
+        )
+        .await;
+    assert_eq!(
+        leaked,
+        json!({"whispers": 0, "text": false}),
+        "cy saw the whisper"
+    );
+
+    ann.end().await;
+    bob.end().await;
+    cy.end().await;
+}
+
+#[actix_web::test]
+async fn closing_a_session_shows_it_leaving_in_the_other() {
+    let Some(bed) = TestBed::start().await else {
+        return;
+    };
+    let ann = bed.browser().await;
+    let bob = bed.browser().await;
+    ann.connect_as("ann").await;
+    bob.connect_as("bob").await;
+    ann.join("lobby").await;
+    bob.join("lobby").await;
+    ann.wait_for_members(&["ann", "bob"]).await;
+
+    bob.end().await;
+
+    let line = ann
+        .wait_for(
+            "a system line saying bob left",
+            "var lines = document.querySelectorAll('#log .line.system.system-leave .text');
+             for (var i = 0; i < lines.length; i++) {
+               if (/^bob (disconnected|left)\\.$/.test(lines[i].textContent)) return lines[i].textContent;
+             }
+             return null;",
+            vec![],
+        )
+        .await;
+    assert!(line.as_str().is_some(), "{line}");
+    ann.wait_for_members(&["ann"]).await;
+
+    ann.end().await;
+}
+
+#[actix_web::test]
+async fn the_echo_box_shows_a_round_trip_time() {
+    let Some(bed) = TestBed::start().await else {
+        return;
+    };
+    let ann = bed.browser().await;
+    ann.connect_as("ann").await;
+
+    ann.type_into("#echo-input", "ping from the page").await;
+    ann.click("#echo-send").await;
+    let result = ann
+        .wait_for(
+            "a round trip time in #echo-result",
+            "var rtt = document.querySelector('#echo-result .echo-rtt');
+             if (!rtt || !/^\\d+ ms$/.test(rtt.textContent)) return null;
+             return {
+               text: document.querySelector('#echo-result .echo-text').textContent,
+               rtt: rtt.textContent,
+               all: document.getElementById('echo-result').textContent
+             };",
+            vec![],
+        )
+        .await;
+    assert_eq!(result["text"], "ping from the page", "{result}");
+    let rtt: u64 = result["rtt"]
+        .as_str()
+        .and_then(|rtt| rtt.strip_suffix(" ms"))
+        .and_then(|ms| ms.parse().ok())
+        .expect("\"NN ms\"");
+    assert!(
+        rtt < WAIT.as_millis() as u64,
+        "a plausible round trip: {rtt} ms"
+    );
+
+    ann.end().await;
+}
+
+#[actix_web::test]
+async fn a_restarted_server_on_the_same_port_gets_the_page_back_into_its_rooms() {
+    let Some(mut bed) = TestBed::start().await else {
+        return;
+    };
+    let ann = bed.browser().await;
+    ann.connect_as("ann").await;
+    ann.join("lobby").await;
+
+    let port = bed.server.port;
+    bed.server.controller.shutdown().await;
+    let state = ann
+        .wait_for(
+            "#conn-state to say reconnecting",
+            "var state = document.getElementById('conn-state');
+             return state.dataset.state === 'reconnecting' && state.textContent;",
+            vec![],
+        )
+        .await;
+    assert!(
+        state
+            .as_str()
+            .is_some_and(|s| s.starts_with("reconnecting")),
+        "{state}"
+    );
+
+    bed.server = Server::rebind(port).await;
+    ann.wait_for_within(
+        RECONNECT_WAIT,
+        "#conn-state to say connected again",
+        "var state = document.getElementById('conn-state');
+         return state.dataset.state === 'connected' && state.textContent === 'connected';",
+        vec![],
+    )
+    .await;
+    ann.wait_for(
+        "the page to rejoin #lobby",
+        "var tab = document.querySelector('#rooms .room-tab[data-room=\"lobby\"]');
+         var rejoined = Array.prototype.some.call(
+           document.querySelectorAll('#log .line.system .text'),
+           function (t) { return t.textContent.indexOf('Rejoined #lobby') === 0; });
+         return !!tab && !tab.classList.contains('offline') && rejoined;",
+        vec![],
+    )
+    .await;
+
+    let mut dee = WsClient::connect(&bed.server, "dee").await;
+    let joined = dee.request(json!({"type": "join", "room": "lobby"})).await;
+    assert_eq!(joined["type"], "joined", "{joined}");
+    let members: Vec<&str> = joined["members"]
+        .as_array()
+        .expect("members")
+        .iter()
+        .filter_map(|member| member["name"].as_str())
+        .collect();
+    assert!(
+        members.contains(&"ann"),
+        "the page is back in #lobby: {joined}"
+    );
+    dee.request(json!({"type": "say", "room": "lobby", "text": "welcome back, ann"}))
+        .await;
+    let line = ann.wait_for_message("welcome back, ann").await;
+    assert_eq!(line["from"], "dee", "{line}");
+
+    ann.end().await;
+}
+
+#[actix_web::test]
+async fn a_long_name_and_markup_in_a_message_render_as_text() {
+    let Some(bed) = TestBed::start().await else {
+        return;
+    };
+    // 32 characters, the longest name allowed, and markup that would run if parsed.
+    let long_name = "<img src=x onerror=__xss=1>-long";
+    assert_eq!(long_name.chars().count(), 32);
+    let script = "<script>alert(1)</script>";
+    let image = "<img src=x onerror=\"window.__xss=2\">";
+
+    let mal = bed.browser().await;
+    let bob = bed.browser().await;
+    mal.connect_as(long_name).await;
+    bob.connect_as("bob").await;
+    mal.join("lobby").await;
+    bob.join("lobby").await;
+    bob.wait_for_members(&[long_name, "bob"]).await;
+    mal.say(script).await;
+    mal.say(image).await;
+
+    for browser in [&bob, &mal] {
+        let line = browser.wait_for_message(script).await;
+        assert_eq!(
+            line["from"], long_name,
+            "the name is shown literally: {line}"
+        );
+        browser.wait_for_message(image).await;
+        let injected = browser
+            .execute(
+                "return {
+                   scripts: document.querySelectorAll('#log script, #members script').length,
+                   images: document.querySelectorAll('img').length,
+                   xss: typeof window.__xss,
+                   scroll: document.documentElement.scrollWidth > window.innerWidth
+                 };",
+                vec![],
+            )
+            .await;
+        assert_eq!(
+            injected,
+            json!({"scripts": 0, "images": 0, "xss": "undefined", "scroll": false}),
+            "markup from the network must stay text (and a long name must not widen the page)"
+        );
+    }
+
+    mal.end().await;
+    bob.end().await;
+}
+
+#[actix_web::test]
+async fn at_phone_width_the_page_has_no_horizontal_scroll_and_the_composer_is_visible() {
+    let Some(bed) = TestBed::start().await else {
+        return;
+    };
+    let ann = bed.browser().await;
+    ann.set_window_size(390, 844).await;
+    let width = ann
+        .wait_for(
+            "the viewport to be phone-sized",
+            "return window.innerWidth <= 400 && window.innerWidth;",
+            vec![],
+        )
+        .await;
+    ann.connect_as("ann").await;
+    ann.join("a-room-with-a-rather-long-name-for-a-phone").await;
+    ann.say("a short line").await;
+    let unbroken = format!("https://example.com/{}", "x".repeat(120));
+    ann.say(&unbroken).await;
+    ann.wait_for_message(&unbroken).await;
+
+    let layout = ann
+        .execute(
+            "var composer = document.getElementById('composer');
+             composer.scrollIntoView({block: 'end'});
+             var box = composer.getBoundingClientRect();
+             var send = document.getElementById('send').getBoundingClientRect();
+             var input = document.getElementById('message-input').getBoundingClientRect();
+             // Sub-pixel layout: a box may end a fraction of a pixel past the edge.
+             var width = document.documentElement.clientWidth + 1, height = window.innerHeight + 1;
+             return {
+               scroll_width: document.documentElement.scrollWidth,
+               client_width: document.documentElement.clientWidth,
+               inner_width: window.innerWidth,
+               composer_shown: getComputedStyle(composer).display !== 'none'
+                 && getComputedStyle(composer).visibility !== 'hidden',
+               composer_in_view: box.left >= 0 && box.right <= width
+                 && box.top >= 0 && box.bottom <= height && box.height > 0,
+               send_in_view: send.left >= 0 && send.right <= width && send.width > 0,
+               input_width: input.width,
+               composer_box: [box.left, box.top, box.right, box.bottom],
+               inner_height: window.innerHeight
+             };",
+            vec![],
+        )
+        .await;
+    assert_eq!(layout["inner_width"], width, "{layout}");
+    // scrollWidth <= innerWidth, and not even under the vertical scrollbar.
+    assert!(
+        layout["scroll_width"].as_u64() <= layout["client_width"].as_u64(),
+        "no horizontal scroll at 390 px: {layout}"
+    );
+    assert_eq!(layout["composer_shown"], true, "{layout}");
+    assert_eq!(layout["composer_in_view"], true, "{layout}");
+    assert_eq!(layout["send_in_view"], true, "{layout}");
+    assert!(
+        layout["input_width"].as_f64().unwrap_or(0.0) >= 150.0,
+        "the message input is usable: {layout}"
+    );
+    let png = ann.screenshot().await;
+    let (png_width, _) = png_size(&png);
+    assert!(
+        png_width <= 400,
+        "a phone-width screenshot, got {png_width} px"
+    );
+    save_screenshot("phone.png", &png);
+
+    ann.end().await;
+}
+
+#[actix_web::test]
+async fn keyboard_alone_connects_joins_and_sends() {
+    let Some(bed) = TestBed::start().await else {
+        return;
+    };
+    let kim = bed.browser().await;
+
+    // Focus order in the document, as a keyboard user meets it.
+    let order = [
+        "name",
+        "connect",
+        "disconnect",
+        "error-dismiss",
+        "room-input",
+        "join",
+        "button.room-tab",
+        "leave",
+        "whisper-cancel",
+        "message-input",
+        "send",
+    ];
+    let rank = |id: &str| order.iter().position(|o| id.starts_with(o));
+
+    kim.press(TAB).await;
+    assert_eq!(
+        kim.focused().await,
+        "name",
+        "the first Tab lands on the name"
+    );
+    kim.press("kim").await;
+    kim.press(TAB).await;
+    assert_eq!(kim.focused().await, "connect");
+    kim.press(ENTER).await;
+    kim.wait_connected().await;
+
+    let path = kim.tab_until("room-input", 4).await;
+    let ranks: Vec<_> = path.iter().map(|id| rank(id)).collect();
+    assert!(
+        ranks.iter().all(Option::is_some) && ranks.windows(2).all(|w| w[0] < w[1]),
+        "Tab walks forward through the header to the room input: {path:?}"
+    );
+    kim.press(&format!("kbd-room{ENTER}")).await;
+    kim.wait_for(
+        "#kbd-room to be joined and active",
+        "var tab = document.querySelector('#rooms .room-tab.active[data-room=\"kbd-room\"]');
+         return !!tab && !tab.classList.contains('offline')
+           && !!document.querySelector('#members li.member.self');",
+        vec![],
+    )
+    .await;
+    assert_eq!(
+        kim.focused().await,
+        "room-input",
+        "focus stays in the room input after joining"
+    );
+
+    let path = kim.tab_until("message-input", 8).await;
+    let ranks: Vec<_> = path.iter().map(|id| rank(id)).collect();
+    assert!(
+        ranks.iter().all(Option::is_some) && ranks.windows(2).all(|w| w[0] <= w[1]),
+        "Tab walks forward from the room input to the composer: {path:?}"
+    );
+    kim.press(&format!("typed without a mouse{ENTER}")).await;
+    let line = kim.wait_for_message("typed without a mouse").await;
+    assert_eq!(line["from"], "kim", "{line}");
+    let after = kim
+        .execute(
+            "return [document.activeElement.id, document.getElementById('message-input').value];",
+            vec![],
+        )
+        .await;
+    assert_eq!(
+        after,
+        json!(["message-input", ""]),
+        "the input is cleared and keeps focus"
+    );
+
+    kim.end().await;
+}
+
+// ------------------------------------------------------------------------ test bed
+
+/// Whether this machine can run the browser tests. Says why not and returns `false`,
+/// except under `CI=true`, where a missing browser is a failure.
+fn browser_installed() -> bool {
+    let missing: Vec<&str> = [CHROMIUM, CHROMEDRIVER]
+        .into_iter()
+        .filter(|path| !Path::new(path).exists())
+        .collect();
+    if missing.is_empty() {
+        return true;
+    }
+    if std::env::var("CI").as_deref() == Ok("true") {
+        panic!(
+            "CI=true and {} is missing: apt-get install chromium chromium-driver",
+            missing.join(", ")
+        );
+    }
+    eprintln!(
+        "skipping: chromium/chromedriver not installed (apt-get install chromium chromium-driver)"
+    );
+    false
+}
+
+/// What one test needs: its server, the shared chromedriver and a browser slot.
+struct TestBed {
+    server: Server,
+    driver: Arc<Chromedriver>,
+    _slot: SemaphorePermit<'static>,
+}
+
+impl TestBed {
+    /// `None` when the browser tests are skipped on this machine.
+    async fn start() -> Option<TestBed> {
+        if !browser_installed() {
+            return None;
+        }
+        let _ = env_logger::builder().is_test(true).try_init();
+        let slot = BROWSER_SLOTS
+            .acquire()
+            .await
+            .expect("the slot semaphore is never closed");
+        let driver = Chromedriver::shared().await;
+        Some(TestBed {
+            server: Server::start(TcpListener::bind("127.0.0.1:0").expect("bind a free port")),
+            driver,
+            _slot: slot,
+        })
+    }
+
+    /// A new browser session (fresh profile) showing the page.
+    async fn browser(&self) -> Browser {
+        let browser = Browser::start(&self.driver).await;
+        browser.open(&self.server.url("/")).await;
+        browser
+    }
+}
+
+/// A hubbub on a loopback port.
+struct Server {
+    port: u16,
+    controller: Controller,
+}
+
+impl Server {
+    fn start(listener: TcpListener) -> Server {
+        let config = Config {
+            port: 0,
+            workers: 2,
+            ..Config::default()
+        };
+        let app = Application::build_with_listener(config, listener).expect("build hubbub");
+        let port = app.port();
+        let controller = app.controller();
+        actix_web::rt::spawn(app.run_until_stopped());
+        Server { port, controller }
+    }
+
+    /// A new server on `port` once the old one has let go of it.
+    async fn rebind(port: u16) -> Server {
+        let deadline = Instant::now() + WAIT;
+        loop {
+            match TcpListener::bind(("127.0.0.1", port)) {
+                Ok(listener) => return Server::start(listener),
+                Err(err) if Instant::now() >= deadline => {
+                    panic!("could not bind port {port} again within {WAIT:?}: {err}")
+                }
+                Err(_) => tokio::time::sleep(POLL).await,
+            }
+        }
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{}", self.port, path)
+    }
+}
+
+/// A plain WebSocket client on `/ws`, for a member that is not a browser.
+struct WsClient {
+    socket: tokio_tungstenite::WebSocketStream<
+        tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>,
+    >,
+    next_ref: usize,
+}
+
+impl WsClient {
+    async fn connect(server: &Server, name: &str) -> WsClient {
+        let url = format!("ws://127.0.0.1:{}/ws?name={name}", server.port);
+        let (socket, _) = tokio::time::timeout(WAIT, tokio_tungstenite::connect_async(url))
+            .await
+            .expect("WebSocket handshake in time")
+            .expect("WebSocket handshake");
+        let mut client = WsClient {
+            socket,
+            next_ref: 0,
+        };
+        let welcome = client.next_event().await;
+        assert_eq!(welcome["type"], "welcome", "{welcome}");
+        client
+    }
+
+    /// Sends `frame` with a fresh `ref` and returns the reply carrying it.
+    async fn request(&mut self, mut frame: Value) -> Value {
+        self.next_ref += 1;
+        let reference = format!("r{}", self.next_ref);
+        frame["ref"] = json!(reference);
+        tokio::time::timeout(WAIT, self.socket.send(Message::text(frame.to_string())))
+            .await
+            .expect("send in time")
+            .expect("send");
+        loop {
+            let event = self.next_event().await;
+            if event["ref"] == reference {
+                return event;
+            }
+        }
+    }
+
+    async fn next_event(&mut self) -> Value {
+        loop {
+            let message = tokio::time::timeout(WAIT, self.socket.next())
+                .await
+                .expect("a frame in time")
+                .expect("the connection stays open")
+                .expect("a valid frame");
+            if let Message::Text(text) = message {
+                return serde_json::from_str(&text).expect("frames are JSON");
+            }
+        }
+    }
+}
+
+// ------------------------------------------------------------------------ chromedriver
+
+/// A `chromedriver` process we started, killed (with anything it left behind) on drop.
+struct Chromedriver {
+    child: Child,
+    /// `127.0.0.1:<port>`.
+    address: String,
+}
+
+impl Chromedriver {
+    /// The chromedriver of the tests running now, or a new one if there is none.
+    async fn shared() -> Arc<Chromedriver> {
+        static SHARED: tokio::sync::Mutex<Weak<Chromedriver>> =
+            tokio::sync::Mutex::const_new(Weak::new());
+        let mut shared = SHARED.lock().await;
+        if let Some(driver) = shared.upgrade() {
+            return driver;
+        }
+        let driver = Arc::new(Chromedriver::start().await);
+        *shared = Arc::downgrade(&driver);
+        driver
+    }
+
+    async fn start() -> Chromedriver {
+        let mut last_problem = String::new();
+        for _attempt in 0..3 {
+            // A free port, given back just before chromedriver takes it; a lost race
+            // makes chromedriver exit, and the next attempt picks another port.
+            let port = TcpListener::bind("127.0.0.1:0")
+                .and_then(|listener| listener.local_addr())
+                .expect("find a free port")
+                .port();
+            let child = Command::new(CHROMEDRIVER)
+                .arg(format!("--port={port}"))
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                // Its own process group, so Chromium processes it leaves can be ended.
+                .process_group(0)
+                .spawn()
+                .expect("start chromedriver");
+            let mut driver = Chromedriver {
+                child,
+                address: format!("127.0.0.1:{port}"),
+            };
+            match driver.wait_until_ready().await {
+                Ok(()) => return driver,
+                Err(problem) => last_problem = problem,
+            }
+        }
+        panic!("chromedriver did not start: {last_problem}");
+    }
+
+    /// Polls `/status` until it says ready.
+    async fn wait_until_ready(&mut self) -> Result<(), String> {
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(5))
+            .build()
+            .expect("HTTP client");
+        let url = format!("http://{}/status", self.address);
+        let deadline = Instant::now() + WAIT;
+        loop {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return Err(format!("chromedriver exited with {status}"));
+            }
+            let ready = match http.get(&url).send().await {
+                Ok(response) => response
+                    .json::<Value>()
+                    .await
+                    .is_ok_and(|status| status["value"]["ready"] == true),
+                Err(_) => false,
+            };
+            if ready {
+                return Ok(());
+            }
+            if Instant::now() >= deadline {
+                return Err(format!("{url} not ready within {WAIT:?}"));
+            }
+            tokio::time::sleep(POLL).await;
+        }
+    }
+}
+
+impl Drop for Chromedriver {
+    fn drop(&mut self) {
+        // The negative id names the process group chromedriver leads (see `start`).
+        let group = format!("-{}", self.child.id());
+        let _ = Command::new("kill")
+            .args(["-KILL", "--", &group])
+            .stderr(Stdio::null())
+            .status();
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+// ------------------------------------------------------------------------ WebDriver
+
+/// One browser session: a Chromium with its own profile, ended on drop.
+struct Browser {
+    http: reqwest::Client,
+    driver: Arc<Chromedriver>,
+    /// `/session/<id>`.
+    session: String,
+    profile: PathBuf,
+    ended: bool,
+}
+
+impl Browser {
+    async fn start(driver: &Arc<Chromedriver>) -> Browser {
+        static PROFILES: AtomicUsize = AtomicUsize::new(0);
+        let profile = std::env::temp_dir().join(format!(
+            "hubbub-browser-{}-{}",
+            std::process::id(),
+            PROFILES.fetch_add(1, Ordering::Relaxed)
+        ));
+        let _ = std::fs::remove_dir_all(&profile);
+        std::fs::create_dir_all(&profile).expect("create a browser profile directory");
+        let http = reqwest::Client::builder()
+            .timeout(COMMAND_TIMEOUT)
+            .build()
+            .expect("HTTP client");
+        let args = [
+            "--headless".to_string(),
+            "--no-sandbox".into(),
+            "--disable-gpu".into(),
+            "--disable-quic".into(),
+            "--no-first-run".into(),
+            "--disable-background-networking".into(),
+            "--disable-component-update".into(),
+            "--disable-sync".into(),
+            format!("--window-size={},{}", DESKTOP.0, DESKTOP.1),
+            format!("--user-data-dir={}", profile.display()),
+        ];
+        let capabilities = json!({"capabilities": {"alwaysMatch": {
+            "browserName": "chrome",
+            "goog:chromeOptions": {"binary": CHROMIUM, "args": args},
+        }}});
+        let mut browser = Browser {
+            http,
+            driver: driver.clone(),
+            session: String::new(),
+            profile,
+            ended: true,
+        };
+        let created = browser
+            .command(Method::POST, "/session", Some(capabilities))
+            .await
+            .unwrap_or_else(|err| panic!("start a Chromium session: {err}"));
+        let id = created["sessionId"].as_str().expect("a session id");
+        browser.session = format!("/session/{id}");
+        browser.ended = false;
+        browser
+    }
+
+    /// One WebDriver command; `path` is relative to the session (absolute before one).
+    async fn command(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> Result<Value, String> {
+        let url = format!("http://{}{}{}", self.driver.address, self.session, path);
+        let mut request = self.http.request(method.clone(), &url);
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request
+            .send()
+            .await
+            .map_err(|err| format!("{method} {url}: {err}"))?;
+        let status = response.status();
+        let reply: Value = response
+            .json()
+            .await
+            .map_err(|err| format!("{method} {url}: {status}, body not JSON: {err}"))?;
+        if status.is_success() {
+            Ok(reply["value"].clone())
+        } else {
+            Err(format!(
+                "{method} {url}: {status} {}: {}",
+                reply["value"]["error"], reply["value"]["message"]
+            ))
+        }
+    }
+
+    async fn post(&self, path: &str, body: Value) -> Value {
+        self.command(Method::POST, path, Some(body))
+            .await
+            .unwrap_or_else(|err| panic!("{err}"))
+    }
+
+    async fn open(&self, url: &str) {
+        self.post("/url", json!({"url": url})).await;
+        self.wait_for(
+            "the page to load",
+            "return document.readyState === 'complete' && !!document.getElementById('conn-state');",
+            vec![],
+        )
+        .await;
+    }
+
+    async fn find(&self, css: &str) -> String {
+        let found = self
+            .post("/element", json!({"using": "css selector", "value": css}))
+            .await;
+        found["element-6066-11e4-a52e-4f735466cecf"]
+            .as_str()
+            .unwrap_or_else(|| panic!("no element id for {css}: {found}"))
+            .to_string()
+    }
+
+    async fn click(&self, css: &str) {
+        let element = self.find(css).await;
+        self.post(&format!("/element/{element}/click"), json!({}))
+            .await;
+    }
+
+    /// Types into the element (focusing it first, as a click would).
+    async fn type_into(&self, css: &str, text: &str) {
+        let element = self.find(css).await;
+        self.post(&format!("/element/{element}/value"), json!({"text": text}))
+            .await;
+    }
+
+    /// Presses keys on whatever has the focus, like a keyboard does.
+    async fn press(&self, keys: &str) {
+        let actions: Vec<Value> = keys
+            .chars()
+            .flat_map(|key| {
+                let key = key.to_string();
+                [
+                    json!({"type": "keyDown", "value": key}),
+                    json!({"type": "keyUp", "value": key}),
+                ]
+            })
+            .collect();
+        self.post(
+            "/actions",
+            json!({"actions": [{"type": "key", "id": "keyboard", "actions": actions}]}),
+        )
+        .await;
+    }
+
+    /// Runs `script` (a function body; `arguments` are `args`) and returns its result.
+    async fn execute(&self, script: &str, args: Vec<Value>) -> Value {
+        self.post("/execute/sync", json!({"script": script, "args": args}))
+            .await
+    }
+
+    async fn set_window_size(&self, width: u32, height: u32) {
+        self.post("/window/rect", json!({"width": width, "height": height}))
+            .await;
+    }
+
+    /// The visible part of the page as PNG bytes.
+    async fn screenshot(&self) -> Vec<u8> {
+        let encoded = self
+            .command(Method::GET, "/screenshot", None)
+            .await
+            .unwrap_or_else(|err| panic!("{err}"));
+        base64_decode(encoded.as_str().expect("a base64 screenshot"))
+    }
+
+    /// Ends the session (Chromium quits, closing its WebSockets) and removes its profile.
+    async fn end(mut self) {
+        self.ended = true;
+        if let Err(err) = self.command(Method::DELETE, "", None).await {
+            panic!("end the browser session: {err}");
+        }
+        let _ = std::fs::remove_dir_all(&self.profile);
+    }
+
+    /// Waits until `script` returns something truthy and returns that.
+    async fn wait_for(&self, what: &str, script: &str, args: Vec<Value>) -> Value {
+        self.wait_for_within(WAIT, what, script, args).await
+    }
+
+    async fn wait_for_within(
+        &self,
+        limit: Duration,
+        what: &str,
+        script: &str,
+        args: Vec<Value>,
+    ) -> Value {
+        let deadline = Instant::now() + limit;
+        loop {
+            let last = self
+                .command(
+                    Method::POST,
+                    "/execute/sync",
+                    Some(json!({"script": script, "args": args})),
+                )
+                .await;
+            match &last {
+                Ok(value) if truthy(value) => return value.clone(),
+                _ if Instant::now() >= deadline => panic!(
+                    "waited {limit:?} for {what}; last result: {last:?}; the page: {}",
+                    self.describe().await
+                ),
+                _ => tokio::time::sleep(POLL).await,
+            }
+        }
+    }
+
+    /// What the page shows, for failure messages.
+    async fn describe(&self) -> Value {
+        self.command(
+            Method::POST,
+            "/execute/sync",
+            Some(json!({"script": "
+                return {
+                  state: document.getElementById('conn-state').textContent,
+                  error: document.getElementById('error-bar').hidden ? null
+                    : document.getElementById('error').textContent,
+                  focus: document.activeElement && document.activeElement.id,
+                  members: Array.prototype.map.call(
+                    document.querySelectorAll('#members li.member'),
+                    function (li) { return li.textContent; }),
+                  log: Array.prototype.map.call(
+                    document.querySelectorAll('#log .line'),
+                    function (line) { return line.textContent; }).slice(-10)
+                };", "args": []})),
+        )
+        .await
+        .unwrap_or_else(|err| json!(err))
+    }
+
+    // -------------------------------------------------------------- the page
+
+    /// Connects with the display name `name`, waiting for `welcome`.
+    async fn connect_as(&self, name: &str) {
+        let field = self.find("#name").await;
+        self.post(&format!("/element/{field}/clear"), json!({}))
+            .await;
+        self.type_into("#name", name).await;
+        self.click("#connect").await;
+        self.wait_connected().await;
+    }
+
+    async fn wait_connected(&self) {
+        self.wait_for(
+            "#conn-state to say connected",
+            "return document.getElementById('conn-state').dataset.state === 'connected'
+              && !document.getElementById('identity').hidden;",
+            vec![],
+        )
+        .await;
+    }
+
+    /// Joins `room` through the room input and waits until it is the active room.
+    async fn join(&self, room: &str) {
+        self.type_into("#room-input", &format!("{room}{ENTER}"))
+            .await;
+        self.wait_for(
+            &format!("#{room} to be joined and active"),
+            "var tab = document.querySelector('#rooms .room-tab.active[data-room=\"' + arguments[0] + '\"]');
+             return !!tab && !tab.classList.contains('offline')
+               && !!document.querySelector('#members li.member.self');",
+            vec![json!(room)],
+        )
+        .await;
+    }
+
+    /// Sends `text` to the active room: typed into the composer, then Enter.
+    async fn say(&self, text: &str) {
+        self.type_into("#message-input", &format!("{text}{ENTER}"))
+            .await;
+    }
+
+    /// Waits until the member list shows exactly `names` (in any order); returns
+    /// `{names, self}`.
+    async fn wait_for_members(&self, names: &[&str]) -> Value {
+        let mut want: Vec<&str> = names.to_vec();
+        want.sort_unstable();
+        self.wait_for(
+            &format!("the member list to be {want:?}"),
+            "var items = document.querySelectorAll('#members li.member');
+             var names = [], self = null;
+             for (var i = 0; i < items.length; i++) {
+               var name = items[i].querySelector('.member-name').textContent;
+               names.push(name);
+               if (items[i].classList.contains('self')) self = name;
+             }
+             names.sort();
+             return JSON.stringify(names) === JSON.stringify(arguments[0])
+               && {names: names, self: self};",
+            vec![json!(want)],
+        )
+        .await
+    }
+
+    /// Waits for a room message with exactly `text` in the log; returns what its line
+    /// shows: `{from, time, age_ms, own}`.
+    async fn wait_for_message(&self, text: &str) -> Value {
+        self.wait_for(
+            &format!("a message {text:?} in #log"),
+            "var lines = document.querySelectorAll('#log .line.msg');
+             for (var i = 0; i < lines.length; i++) {
+               var text = lines[i].querySelector('.text');
+               if (!text || text.textContent !== arguments[0]) continue;
+               var time = lines[i].querySelector('time.time');
+               return {
+                 from: lines[i].querySelector('.from').textContent,
+                 time: time && time.textContent,
+                 age_ms: time && Date.now() - Date.parse(time.getAttribute('datetime')),
+                 own: lines[i].classList.contains('own')
+               };
+             }
+             return null;",
+            vec![json!(text)],
+        )
+        .await
+    }
+
+    /// Waits for a whisper line with exactly `text`; returns `{from, to, own}`.
+    async fn wait_for_whisper(&self, text: &str) -> Value {
+        self.wait_for(
+            &format!("a whisper {text:?} in #log"),
+            "var lines = document.querySelectorAll('#log .line.whisper');
+             for (var i = 0; i < lines.length; i++) {
+               if (lines[i].querySelector('.text').textContent !== arguments[0]) continue;
+               return {
+                 from: lines[i].querySelector('.from').textContent,
+                 to: lines[i].querySelector('.to').textContent,
+                 own: lines[i].classList.contains('own')
+               };
+             }
+             return null;",
+            vec![json!(text)],
+        )
+        .await
+    }
+
+    /// The focused element: its id, or `tag.class.list` when it has none.
+    async fn focused(&self) -> String {
+        let focused = self
+            .execute(
+                "var e = document.activeElement;
+                 if (!e) return '';
+                 if (e.id) return e.id;
+                 return [e.tagName.toLowerCase()].concat(Array.prototype.slice.call(e.classList)).join('.');",
+                vec![],
+            )
+            .await;
+        focused.as_str().unwrap_or_default().to_string()
+    }
+
+    /// Presses Tab until `id` has the focus (at most `limit` times); returns the focus
+    /// after each press.
+    async fn tab_until(&self, id: &str, limit: usize) -> Vec<String> {
+        let mut path = Vec::new();
+        for _ in 0..limit {
+            self.press(TAB).await;
+            let focused = self.focused().await;
+            path.push(focused.clone());
+            if focused == id {
+                return path;
+            }
+        }
+        panic!("{limit} Tabs did not reach #{id}; focus went {path:?}");
+    }
+}
+
+impl Drop for Browser {
+    fn drop(&mut self) {
+        if self.ended {
+            return;
+        }
+        // A test failed before `end`: end the session anyway, without an async runtime.
+        if let Ok(mut stream) = TcpStream::connect(&self.driver.address) {
+            let _ = stream.set_read_timeout(Some(COMMAND_TIMEOUT));
+            let request = format!(
+                "DELETE {} HTTP/1.1\r\nHost: {}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+                self.session, self.driver.address
+            );
+            if stream.write_all(request.as_bytes()).is_ok() {
+                read_http_response(&mut stream);
+            }
+        }
+        let _ = std::fs::remove_dir_all(&self.profile);
+    }
+}
+
+/// Reads one HTTP response (chromedriver keeps the connection open after it).
+fn read_http_response(stream: &mut TcpStream) {
+    let mut response = Vec::new();
+    let mut chunk = [0; 4096];
+    loop {
+        if let Some(end) = response.windows(4).position(|w| w == b"\r\n\r\n") {
+            let head = String::from_utf8_lossy(&response[..end]).to_ascii_lowercase();
+            let length: usize = head
+                .lines()
+                .find_map(|line| line.strip_prefix("content-length:"))
+                .and_then(|length| length.trim().parse().ok())
+                .unwrap_or(0);
+            if response.len() >= end + 4 + length {
+                return;
+            }
+        }
+        match stream.read(&mut chunk) {
+            Ok(0) | Err(_) => return,
+            Ok(read) => response.extend_from_slice(&chunk[..read]),
+        }
+    }
+}
+
+/// JavaScript's idea of true, for values that came back from the page.
+fn truthy(value: &Value) -> bool {
+    match value {
+        Value::Null => false,
+        Value::Bool(b) => *b,
+        Value::Number(n) => n.as_f64().is_some_and(|n| n != 0.0),
+        Value::String(s) => !s.is_empty(),
+        Value::Array(_) | Value::Object(_) => true,
+    }
+}
+
+// ------------------------------------------------------------------------ screenshots
+
+/// Writes `png` to `target/browser/<name>` after checking it is a real, non-trivial PNG.
+fn save_screenshot(name: &str, png: &[u8]) -> PathBuf {
+    assert!(
+        png.len() > 10 * 1024,
+        "a screenshot of the page is more than 10 KB, got {} bytes",
+        png.len()
+    );
+    let (width, height) = png_size(png);
+    assert!(
+        (300..=4096).contains(&width) && (300..=4096).contains(&height),
+        "plausible screenshot dimensions, got {width}x{height}"
+    );
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/browser");
+    std::fs::create_dir_all(&dir).expect("create target/browser");
+    let path = dir.join(name);
+    std::fs::write(&path, png).expect("write the screenshot");
+    path
+}
+
+/// Width and height from the IHDR chunk, after checking the PNG signature.
+fn png_size(png: &[u8]) -> (u32, u32) {
+    assert!(
+        png.len() > 24 && png.starts_with(b"\x89PNG\r\n\x1a\n") && &png[12..16] == b"IHDR",
+        "not a PNG: {:?}",
+        &png[..png.len().min(24)]
+    );
+    let be = |at: usize| u32::from_be_bytes([png[at], png[at + 1], png[at + 2], png[at + 3]]);
+    (be(16), be(20))
+}
+
+/// Standard base64 (WebDriver screenshots), padding optional.
+fn base64_decode(text: &str) -> Vec<u8> {
+    fn sextet(c: u8) -> u32 {
+        (match c {
+            b'A'..=b'Z' => c - b'A',
+            b'a'..=b'z' => c - b'a' + 26,
+            b'0'..=b'9' => c - b'0' + 52,
+            b'+' => 62,
+            b'/' => 63,
+            _ => panic!("not base64: {:?}", c as char),
+        }) as u32
+    }
+    let digits: Vec<u8> = text
+        .bytes()
+        .filter(|c| !c.is_ascii_whitespace() && *c != b'=')
+        .collect();
+    let mut bytes = Vec::with_capacity(digits.len() / 4 * 3 + 2);
+    for chunk in digits.chunks(4) {
+        let group = chunk
+            .iter()
+            .enumerate()
+            .fold(0, |group, (i, &c)| group | sextet(c) << (18 - 6 * i));
+        bytes.extend_from_slice(&group.to_be_bytes()[1..chunk.len()]);
+    }
+    bytes
+}
+
+#[test]
+fn base64_decodes_with_and_without_padding() {
+    assert_eq!(base64_decode("aGk="), b"hi");
+    assert_eq!(base64_decode("aGk"), b"hi");
+    assert_eq!(base64_decode("aGVsbG8h"), b"hello!");
+    assert_eq!(base64_decode("YQ=="), b"a");
+}
