@@ -415,6 +415,11 @@
     if (state.name) state.name = state.me.name;
     showIdentity();
     setStatus("connected");
+    // Connecting from the keyboard disables the focused Connect button; move focus on
+    // to where the next step happens instead of letting it fall to <body>.
+    if (document.activeElement === document.body || document.activeElement === el.connect) {
+      el.roomInput.focus();
+    }
     // Rejoin every room we were in before (or were shown while disconnected).
     state.roomOrder.forEach(function (name) {
       send({ type: "join", room: name, ref: nextRef("rejoin") });
@@ -525,6 +530,18 @@
     room.members.set(m.id, m);
     addSystem(room, m.name + " joined.", "join");
     if (state.active === room.name) renderMembers();
+    updateServerRoomCount(room.name, room.members.size);
+  }
+
+  // Keeps the "All rooms" count of a room we are in current without asking the server.
+  function updateServerRoomCount(name, count) {
+    var buttons = el.serverRooms.querySelectorAll("button.server-room");
+    for (var i = 0; i < buttons.length; i++) {
+      if (buttons[i].getAttribute("data-room") === name) {
+        var badge = buttons[i].querySelector(".count");
+        if (badge) badge.textContent = String(count);
+      }
+    }
   }
 
   function onMemberLeft(msg) {
@@ -537,6 +554,7 @@
     var verb = REASON_TEXT[msg.reason] || "left";
     addSystem(room, name + " " + verb + ".", "leave reason-" + (msg.reason || "leave"));
     if (state.active === room.name) renderMembers();
+    updateServerRoomCount(room.name, room.members.size);
   }
 
   function onMemberRenamed(msg) {
