@@ -14,11 +14,13 @@
 //! Screenshots are written to `target/browser/`; with `HUBBUB_UPDATE_SCREENSHOT=1` the
 //! two-user chat is also copied to `docs/screenshot.png`.
 //!
-//! The WebDriver client is the small one in [`Browser`], JSON over `reqwest`: fantoccini
-//! without its TLS features can only be built from a `hyper-util` connector, and
-//! `hyper-util` is not a dependency this crate can name.
+//! The WebDriver client is fantoccini, wrapped thinly in [`Browser`]: it is async on
+//! tokio like the rest of these tests, and built from a plain-HTTP `hyper-util`
+//! connector it needs no TLS stack to talk to a chromedriver on loopback.
 
 use std::{
+    fmt::Display,
+    future::Future,
     io::{Read, Write},
     net::{TcpListener, TcpStream},
     os::unix::process::CommandExt,
@@ -31,12 +33,20 @@ use std::{
     time::{Duration, Instant},
 };
 
+use fantoccini::{
+    actions::{InputSource, KeyAction, KeyActions},
+    elements::Element,
+    error::CmdError,
+    key::Key,
+    wd::Capabilities,
+    Client, ClientBuilder, Locator,
+};
 use futures_util::{SinkExt, StreamExt};
 use hubbub::{
     config::Config,
     startup::{Application, Controller},
 };
-use reqwest::Method;
+use hyper_util::client::legacy::connect::HttpConnector;
 use serde_json::{json, Value};
 use tokio::sync::{Semaphore, SemaphorePermit};
 use tokio_tungstenite::tungstenite::Message;
@@ -57,9 +67,9 @@ const COMMAND_TIMEOUT: Duration = Duration::from_secs(90);
 const PARALLEL_TESTS: usize = 2;
 static BROWSER_SLOTS: Semaphore = Semaphore::const_new(PARALLEL_TESTS);
 
-/// WebDriver key codes.
-const ENTER: &str = "\u{E007}";
-const TAB: &str = "\u{E004}";
+/// Keys the tests press.
+const ENTER: Key = Key::Enter;
+const TAB: Key = Key::Tab;
 
 /// The desktop window every session starts with (a screenshot shows its viewport).
 const DESKTOP: (u32, u32) = (1280, 800);
@@ -500,23 +510,23 @@ async fn keyboard_alone_connects_joins_and_sends() {
     ];
     let rank = |id: &str| order.iter().position(|o| id.starts_with(o));
 
-    kim.press(TAB).await;
+    kim.press(&TAB).await;
     assert_eq!(
         kim.focused().await,
         "name",
         "the first Tab lands on the name"
     );
     kim.press("kim").await;
-    kim.press(TAB).await;
+    kim.press(&TAB).await;
     assert_eq!(kim.focused().await, "connect");
-    kim.press(ENTER).await;
+    kim.press(&ENTER).await;
     kim.wait_connected().await;
 
-    let path = kim.tab_until("room-input", 4).await;
-    let ranks: Vec<_> = path.iter().map(|id| rank(id)).collect();
-    assert!(
-        ranks.iter().all(Option::is_some) && ranks.windows(2).all(|w| w[0] < w[1]),
-        "Tab walks forward through the header to the room input: {path:?}"
+    // Enter disabled the focused Connect button; the page moves focus on to the room input.
+    assert_eq!(
+        kim.focused().await,
+        "room-input",
+        "connecting from the keyboard leaves the focus in the room input"
     );
     kim.press(&format!("kbd-room{ENTER}")).await;
     kim.wait_for(
@@ -809,9 +819,9 @@ impl Drop for Chromedriver {
 
 /// One browser session: a Chromium with its own profile, ended on drop.
 struct Browser {
-    http: reqwest::Client,
+    client: Client,
     driver: Arc<Chromedriver>,
-    /// `/session/<id>`.
+    /// The WebDriver session id, for ending the session from `Drop`.
     session: String,
     profile: PathBuf,
     ended: bool,
@@ -827,10 +837,6 @@ impl Browser {
         ));
         let _ = std::fs::remove_dir_all(&profile);
         std::fs::create_dir_all(&profile).expect("create a browser profile directory");
-        let http = reqwest::Client::builder()
-            .timeout(COMMAND_TIMEOUT)
-            .build()
-            .expect("HTTP client");
         let args = [
             "--headless".to_string(),
             "--no-sandbox".into(),
@@ -843,66 +849,36 @@ impl Browser {
             format!("--window-size={},{}", DESKTOP.0, DESKTOP.1),
             format!("--user-data-dir={}", profile.display()),
         ];
-        let capabilities = json!({"capabilities": {"alwaysMatch": {
-            "browserName": "chrome",
-            "goog:chromeOptions": {"binary": CHROMIUM, "args": args},
-        }}});
-        let mut browser = Browser {
-            http,
-            driver: driver.clone(),
-            session: String::new(),
-            profile,
-            ended: true,
+        let capabilities = Capabilities::from_iter([
+            ("browserName".to_string(), json!("chrome")),
+            (
+                "goog:chromeOptions".to_string(),
+                json!({"binary": CHROMIUM, "args": args}),
+            ),
+        ]);
+        let mut builder = ClientBuilder::new(HttpConnector::new());
+        builder.capabilities(capabilities);
+        let url = format!("http://{}/", driver.address);
+        let client = match tokio::time::timeout(COMMAND_TIMEOUT, builder.connect(&url)).await {
+            Ok(Ok(client)) => client,
+            Ok(Err(err)) => panic!("start a Chromium session: {err}"),
+            Err(_) => panic!("start a Chromium session: no answer within {COMMAND_TIMEOUT:?}"),
         };
-        let created = browser
-            .command(Method::POST, "/session", Some(capabilities))
-            .await
-            .unwrap_or_else(|err| panic!("start a Chromium session: {err}"));
-        let id = created["sessionId"].as_str().expect("a session id");
-        browser.session = format!("/session/{id}");
-        browser.ended = false;
-        browser
-    }
-
-    /// One WebDriver command; `path` is relative to the session (absolute before one).
-    async fn command(
-        &self,
-        method: Method,
-        path: &str,
-        body: Option<Value>,
-    ) -> Result<Value, String> {
-        let url = format!("http://{}{}{}", self.driver.address, self.session, path);
-        let mut request = self.http.request(method.clone(), &url);
-        if let Some(body) = body {
-            request = request.json(&body);
-        }
-        let response = request
-            .send()
-            .await
-            .map_err(|err| format!("{method} {url}: {err}"))?;
-        let status = response.status();
-        let reply: Value = response
-            .json()
-            .await
-            .map_err(|err| format!("{method} {url}: {status}, body not JSON: {err}"))?;
-        if status.is_success() {
-            Ok(reply["value"].clone())
-        } else {
-            Err(format!(
-                "{method} {url}: {status} {}: {}",
-                reply["value"]["error"], reply["value"]["message"]
-            ))
-        }
-    }
-
-    async fn post(&self, path: &str, body: Value) -> Value {
-        self.command(Method::POST, path, Some(body))
+        let session = command("the session id", client.session_id())
             .await
             .unwrap_or_else(|err| panic!("{err}"))
+            .expect("a session id");
+        Browser {
+            client,
+            driver: driver.clone(),
+            session,
+            profile,
+            ended: false,
+        }
     }
 
     async fn open(&self, url: &str) {
-        self.post("/url", json!({"url": url})).await;
+        must(format!("go to {url}"), self.client.goto(url)).await;
         self.wait_for(
             "the page to load",
             "return document.readyState === 'complete' && !!document.getElementById('conn-state');",
@@ -911,74 +887,60 @@ impl Browser {
         .await;
     }
 
-    async fn find(&self, css: &str) -> String {
-        let found = self
-            .post("/element", json!({"using": "css selector", "value": css}))
-            .await;
-        found["element-6066-11e4-a52e-4f735466cecf"]
-            .as_str()
-            .unwrap_or_else(|| panic!("no element id for {css}: {found}"))
-            .to_string()
+    async fn find(&self, css: &str) -> Element {
+        must(format!("find {css}"), self.client.find(Locator::Css(css))).await
     }
 
     async fn click(&self, css: &str) {
         let element = self.find(css).await;
-        self.post(&format!("/element/{element}/click"), json!({}))
-            .await;
+        must(format!("click {css}"), element.click()).await;
     }
 
     /// Types into the element (focusing it first, as a click would).
     async fn type_into(&self, css: &str, text: &str) {
         let element = self.find(css).await;
-        self.post(&format!("/element/{element}/value"), json!({"text": text}))
-            .await;
+        must(format!("type into {css}"), element.send_keys(text)).await;
     }
 
     /// Presses keys on whatever has the focus, like a keyboard does.
     async fn press(&self, keys: &str) {
-        let actions: Vec<Value> = keys
-            .chars()
-            .flat_map(|key| {
-                let key = key.to_string();
-                [
-                    json!({"type": "keyDown", "value": key}),
-                    json!({"type": "keyUp", "value": key}),
-                ]
-            })
-            .collect();
-        self.post(
-            "/actions",
-            json!({"actions": [{"type": "key", "id": "keyboard", "actions": actions}]}),
+        let keyboard = keys.chars().fold(
+            KeyActions::new("keyboard".to_string()),
+            |keyboard, value| {
+                keyboard
+                    .then(KeyAction::Down { value })
+                    .then(KeyAction::Up { value })
+            },
+        );
+        must(
+            format!("press {keys:?}"),
+            self.client.perform_actions(keyboard),
         )
         .await;
     }
 
     /// Runs `script` (a function body; `arguments` are `args`) and returns its result.
     async fn execute(&self, script: &str, args: Vec<Value>) -> Value {
-        self.post("/execute/sync", json!({"script": script, "args": args}))
-            .await
+        must("run a script", self.client.execute(script, args)).await
     }
 
     async fn set_window_size(&self, width: u32, height: u32) {
-        self.post("/window/rect", json!({"width": width, "height": height}))
-            .await;
+        must(
+            format!("resize the window to {width}x{height}"),
+            self.client.set_window_size(width, height),
+        )
+        .await;
     }
 
     /// The visible part of the page as PNG bytes.
     async fn screenshot(&self) -> Vec<u8> {
-        let encoded = self
-            .command(Method::GET, "/screenshot", None)
-            .await
-            .unwrap_or_else(|err| panic!("{err}"));
-        base64_decode(encoded.as_str().expect("a base64 screenshot"))
+        must("take a screenshot", self.client.screenshot()).await
     }
 
     /// Ends the session (Chromium quits, closing its WebSockets) and removes its profile.
     async fn end(mut self) {
         self.ended = true;
-        if let Err(err) = self.command(Method::DELETE, "", None).await {
-            panic!("end the browser session: {err}");
-        }
+        must("end the browser session", self.client.clone().close()).await;
         let _ = std::fs::remove_dir_all(&self.profile);
     }
 
@@ -996,13 +958,7 @@ impl Browser {
     ) -> Value {
         let deadline = Instant::now() + limit;
         loop {
-            let last = self
-                .command(
-                    Method::POST,
-                    "/execute/sync",
-                    Some(json!({"script": script, "args": args})),
-                )
-                .await;
+            let last = command("run a script", self.client.execute(script, args.clone())).await;
             match &last {
                 Ok(value) if truthy(value) => return value.clone(),
                 _ if Instant::now() >= deadline => panic!(
@@ -1016,25 +972,22 @@ impl Browser {
 
     /// What the page shows, for failure messages.
     async fn describe(&self) -> Value {
-        self.command(
-            Method::POST,
-            "/execute/sync",
-            Some(json!({"script": "
-                return {
-                  state: document.getElementById('conn-state').textContent,
-                  error: document.getElementById('error-bar').hidden ? null
-                    : document.getElementById('error').textContent,
-                  focus: document.activeElement && document.activeElement.id,
-                  members: Array.prototype.map.call(
-                    document.querySelectorAll('#members li.member'),
-                    function (li) { return li.textContent; }),
-                  log: Array.prototype.map.call(
-                    document.querySelectorAll('#log .line'),
-                    function (line) { return line.textContent; }).slice(-10)
-                };", "args": []})),
-        )
-        .await
-        .unwrap_or_else(|err| json!(err))
+        let script = "
+            return {
+              state: document.getElementById('conn-state').textContent,
+              error: document.getElementById('error-bar').hidden ? null
+                : document.getElementById('error').textContent,
+              focus: document.activeElement && document.activeElement.id,
+              members: Array.prototype.map.call(
+                document.querySelectorAll('#members li.member'),
+                function (li) { return li.textContent; }),
+              log: Array.prototype.map.call(
+                document.querySelectorAll('#log .line'),
+                function (line) { return line.textContent; }).slice(-10)
+            };";
+        command("describe the page", self.client.execute(script, vec![]))
+            .await
+            .unwrap_or_else(|err| json!(err))
     }
 
     // -------------------------------------------------------------- the page
@@ -1042,9 +995,8 @@ impl Browser {
     /// Connects with the display name `name`, waiting for `welcome`.
     async fn connect_as(&self, name: &str) {
         let field = self.find("#name").await;
-        self.post(&format!("/element/{field}/clear"), json!({}))
-            .await;
-        self.type_into("#name", name).await;
+        must("clear #name", field.clear()).await;
+        must("type into #name", field.send_keys(name)).await;
         self.click("#connect").await;
         self.wait_connected().await;
     }
@@ -1162,7 +1114,7 @@ impl Browser {
     async fn tab_until(&self, id: &str, limit: usize) -> Vec<String> {
         let mut path = Vec::new();
         for _ in 0..limit {
-            self.press(TAB).await;
+            self.press(&TAB).await;
             let focused = self.focused().await;
             path.push(focused.clone());
             if focused == id {
@@ -1178,11 +1130,12 @@ impl Drop for Browser {
         if self.ended {
             return;
         }
-        // A test failed before `end`: end the session anyway, without an async runtime.
+        // A test failed before `end`: end the session anyway. Not through fantoccini,
+        // whose session task needs the runtime that is being torn down with the test.
         if let Ok(mut stream) = TcpStream::connect(&self.driver.address) {
             let _ = stream.set_read_timeout(Some(COMMAND_TIMEOUT));
             let request = format!(
-                "DELETE {} HTTP/1.1\r\nHost: {}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+                "DELETE /session/{} HTTP/1.1\r\nHost: {}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
                 self.session, self.driver.address
             );
             if stream.write_all(request.as_bytes()).is_ok() {
@@ -1214,6 +1167,25 @@ fn read_http_response(stream: &mut TcpStream) {
             Ok(read) => response.extend_from_slice(&chunk[..read]),
         }
     }
+}
+
+/// One WebDriver command, given at most [`COMMAND_TIMEOUT`]; an error says `what` failed.
+async fn command<T>(
+    what: impl Display,
+    request: impl Future<Output = Result<T, CmdError>>,
+) -> Result<T, String> {
+    match tokio::time::timeout(COMMAND_TIMEOUT, request).await {
+        Ok(Ok(value)) => Ok(value),
+        Ok(Err(err)) => Err(format!("{what}: {err}")),
+        Err(_) => Err(format!("{what}: no answer within {COMMAND_TIMEOUT:?}")),
+    }
+}
+
+/// [`command`], panicking if it fails.
+async fn must<T>(what: impl Display, request: impl Future<Output = Result<T, CmdError>>) -> T {
+    command(what, request)
+        .await
+        .unwrap_or_else(|err| panic!("{err}"))
 }
 
 /// JavaScript's idea of true, for values that came back from the page.
@@ -1257,39 +1229,4 @@ fn png_size(png: &[u8]) -> (u32, u32) {
     );
     let be = |at: usize| u32::from_be_bytes([png[at], png[at + 1], png[at + 2], png[at + 3]]);
     (be(16), be(20))
-}
-
-/// Standard base64 (WebDriver screenshots), padding optional.
-fn base64_decode(text: &str) -> Vec<u8> {
-    fn sextet(c: u8) -> u32 {
-        (match c {
-            b'A'..=b'Z' => c - b'A',
-            b'a'..=b'z' => c - b'a' + 26,
-            b'0'..=b'9' => c - b'0' + 52,
-            b'+' => 62,
-            b'/' => 63,
-            _ => panic!("not base64: {:?}", c as char),
-        }) as u32
-    }
-    let digits: Vec<u8> = text
-        .bytes()
-        .filter(|c| !c.is_ascii_whitespace() && *c != b'=')
-        .collect();
-    let mut bytes = Vec::with_capacity(digits.len() / 4 * 3 + 2);
-    for chunk in digits.chunks(4) {
-        let group = chunk
-            .iter()
-            .enumerate()
-            .fold(0, |group, (i, &c)| group | sextet(c) << (18 - 6 * i));
-        bytes.extend_from_slice(&group.to_be_bytes()[1..chunk.len()]);
-    }
-    bytes
-}
-
-#[test]
-fn base64_decodes_with_and_without_padding() {
-    assert_eq!(base64_decode("aGk="), b"hi");
-    assert_eq!(base64_decode("aGk"), b"hi");
-    assert_eq!(base64_decode("aGVsbG8h"), b"hello!");
-    assert_eq!(base64_decode("YQ=="), b"a");
 }
