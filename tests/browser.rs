@@ -108,13 +108,7 @@ async fn a_message_typed_in_one_session_appears_in_the_other_with_name_and_time(
     let Some(bed) = TestBed::start().await else {
         return;
     };
-    let ann = bed.browser().await;
-    let bob = bed.browser().await;
-    ann.connect_as("ann").await;
-    bob.connect_as("bob").await;
-    ann.join("lobby").await;
-    bob.join("lobby").await;
-    ann.wait_for_members(&["ann", "bob"]).await;
+    let (ann, bob) = bed.ann_and_bob_in_lobby().await;
 
     ann.say("hello from ann").await;
     let line = bob.wait_for_message("hello from ann").await;
@@ -236,13 +230,7 @@ async fn closing_a_session_shows_it_leaving_in_the_other() {
     let Some(bed) = TestBed::start().await else {
         return;
     };
-    let ann = bed.browser().await;
-    let bob = bed.browser().await;
-    ann.connect_as("ann").await;
-    bob.connect_as("bob").await;
-    ann.join("lobby").await;
-    bob.join("lobby").await;
-    ann.wait_for_members(&["ann", "bob"]).await;
+    let (ann, bob) = bed.ann_and_bob_in_lobby().await;
 
     bob.end().await;
 
@@ -618,6 +606,18 @@ impl TestBed {
     }
 
     /// A new browser session (fresh profile) showing the page.
+    /// The usual start: ann and bob connected and both in #lobby, each seeing the other.
+    async fn ann_and_bob_in_lobby(&self) -> (Browser, Browser) {
+        let ann = self.browser().await;
+        let bob = self.browser().await;
+        ann.connect_as("ann").await;
+        bob.connect_as("bob").await;
+        ann.join("lobby").await;
+        bob.join("lobby").await;
+        ann.wait_for_members(&["ann", "bob"]).await;
+        (ann, bob)
+    }
+
     async fn browser(&self) -> Browser {
         let browser = Browser::start(&self.driver).await;
         browser.open(&self.server.url("/")).await;
