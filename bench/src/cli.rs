@@ -1,0 +1,82 @@
+//! The command line: one subcommand per mode, plus the arguments every mode takes.
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::{
+    churn::ChurnArgs, echo::EchoArgs, fanout::FanoutArgs, idle::IdleArgs, smoke::SmokeArgs,
+};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "hubbub-bench",
+    version,
+    about = "Load generator for hubbub and its actix peers (see docs/benchmarks.md)"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub mode: Mode,
+}
+
+impl Cli {
+    pub fn common(&self) -> &Common {
+        match &self.mode {
+            Mode::Echo(args) => &args.common,
+            Mode::Fanout(args) => &args.common,
+            Mode::Idle(args) => &args.common,
+            Mode::Churn(args) => &args.common,
+            Mode::Smoke(args) => &args.common,
+        }
+    }
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Mode {
+    /// N connections x W messages in flight x S bytes; every reply checked in order.
+    Echo(EchoArgs),
+    /// R rooms x M members, P publishers per room; every member must get every message once.
+    Fanout(FanoutArgs),
+    /// N connections held open: server RSS per connection and handshakes/s.
+    Idle(IdleArgs),
+    /// Connect, join, say, leave, disconnect cycles per second; presence must end empty.
+    Churn(ChurnArgs),
+    /// Every mode tiny with all checks on and no timing asserted (CI).
+    Smoke(SmokeArgs),
+}
+
+/// What every mode takes.
+#[derive(Debug, Clone, Args)]
+pub struct Common {
+    /// The server, e.g. ws://127.0.0.1:8080 (http:// works too); each mode adds its path.
+    #[arg(long)]
+    pub url: String,
+    /// The server's process id, for its CPU time and RSS from /proc (same machine only).
+    #[arg(long)]
+    pub server_pid: Option<u32>,
+    /// Worker threads of the load generator [default: the CPUs it may run on].
+    #[arg(long)]
+    pub threads: Option<usize>,
+    /// Run this mode tiny (a few connections, about a second), checks on.
+    #[arg(long)]
+    pub smoke: bool,
+    /// Copied into the JSON summary, so a script can tell its runs apart.
+    #[arg(long)]
+    pub label: Option<String>,
+}
+
+/// What the server speaks on the path a mode connects to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Protocol {
+    /// Plain WebSocket text: hubbub's `/echo` and the peers. No JSON, no rooms.
+    Raw,
+    /// The hub protocol on `/ws`: JSON frames, `welcome` first, rooms.
+    Hub,
+}
+
+impl Protocol {
+    pub fn name(self) -> &'static str {
+        match self {
+            Protocol::Raw => "raw",
+            Protocol::Hub => "hub",
+        }
+    }
+}
