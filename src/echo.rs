@@ -2,7 +2,7 @@
 //! unchanged (fragmented ones joined first), pings get pongs, and the client's close code
 //! is echoed. No JSON, no hub.
 
-use std::{sync::Arc, time::Instant};
+use std::sync::Arc;
 
 use actix::prelude::*;
 
@@ -11,7 +11,9 @@ use crate::{
     outbox::SessionLink,
     session::ConnectionSettings,
     shutdown::Shutdown,
-    transport::{self, close_code, Incoming, Reassembler, SocketCloser, WsContext, WsFrame},
+    transport::{
+        self, close_code, Incoming, Liveness, Reassembler, SocketCloser, WsContext, WsFrame,
+    },
     watchdog::{Watch, Watchdog},
 };
 
@@ -19,7 +21,7 @@ pub struct EchoSession {
     settings: Arc<ConnectionSettings>,
     incoming: Reassembler,
     /// When anything last came from the client.
-    last_heard: Instant,
+    liveness: Liveness,
     /// Ticked by the heartbeat; the watchdog resets the socket if it stops.
     link: Arc<SessionLink>,
     watchdog: Addr<Watchdog>,
@@ -42,7 +44,7 @@ impl EchoSession {
             incoming: Reassembler::new(settings.max_message_bytes)
                 .with_close_timeout(settings.close_timeout),
             settings,
-            last_heard: Instant::now(),
+            liveness: Liveness::default(),
             _ticket: ticket,
             shutdown,
         }
@@ -58,7 +60,7 @@ impl Actor for EchoSession {
         });
         ctx.run_interval(self.settings.heartbeat_interval, |echo, ctx| {
             echo.link.tick();
-            if echo.last_heard.elapsed() > echo.settings.client_timeout {
+            if echo.liveness.silent_for() > echo.settings.client_timeout {
                 log::info!("echo client: no heartbeat, dropping");
                 ctx.stop();
             } else {
@@ -87,7 +89,7 @@ impl Actor for EchoSession {
 
 impl StreamHandler<WsFrame> for EchoSession {
     fn handle(&mut self, frame: WsFrame, ctx: &mut Self::Context) {
-        self.last_heard = Instant::now();
+        self.liveness.heard();
         match self.incoming.push(frame) {
             Ok(None) => {}
             Ok(Some(Incoming::Text(text))) => ctx.text(text),

@@ -2,6 +2,12 @@
 
 use hubbub::{config::Config, startup::Application};
 
+/// mimalloc instead of the system allocator: fan-out allocates and frees a small
+/// envelope per recipient across threads, where glibc's malloc showed up at 16-25 % of
+/// CPU in profiles (docs/benchmarks.md).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[actix_web::main]
 async fn main() -> std::io::Result<()> {
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
@@ -14,6 +20,7 @@ async fn main() -> std::io::Result<()> {
             std::process::exit(2);
         }
     };
+    raise_open_file_limit(&config);
     let bind = config.bind_address();
     // Listen for signals before announcing the port, so a SIGTERM right after start-up
     // already shuts down gracefully.
@@ -64,3 +71,41 @@ fn shutdown_signal() -> impl std::future::Future<Output = ()> {
         let _ = actix_web::rt::signal::ctrl_c().await;
     }
 }
+
+/// Each WebSocket connection holds a descriptor, so the usual soft limit of 1024 caps a
+/// server at about a thousand clients. Raise the soft limit to the hard one and warn if
+/// even that is short of `MAX_CONNECTIONS`.
+#[cfg(unix)]
+fn raise_open_file_limit(config: &Config) {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit/setrlimit only read and write the struct we pass.
+    unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) != 0 {
+            return;
+        }
+        if limit.rlim_cur < limit.rlim_max {
+            let raised = libc::rlimit {
+                rlim_cur: limit.rlim_max,
+                rlim_max: limit.rlim_max,
+            };
+            if libc::setrlimit(libc::RLIMIT_NOFILE, &raised) == 0 {
+                limit = raised;
+            }
+        }
+    }
+    let needed = config.max_connections as u64 + 64;
+    if (limit.rlim_cur as u64) < needed {
+        log::warn!(
+            "open-file limit {} is below the {needed} that MAX_CONNECTIONS={} needs \
+             (one per connection); raise `ulimit -n` or lower MAX_CONNECTIONS",
+            limit.rlim_cur,
+            config.max_connections
+        );
+    }
+}
+
+#[cfg(not(unix))]
+fn raise_open_file_limit(_: &Config) {}

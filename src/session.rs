@@ -22,7 +22,9 @@ use crate::{
     },
     rate_limit::{RateLimiter, Verdict},
     shutdown::Shutdown,
-    transport::{self, close_code, Incoming, Reassembler, SocketCloser, WsContext, WsFrame},
+    transport::{
+        self, close_code, Incoming, Liveness, Reassembler, SocketCloser, WsContext, WsFrame,
+    },
 };
 
 /// What every connection actor needs to know, built once from `Config` and shared.
@@ -66,7 +68,7 @@ pub struct Session {
     link: Arc<SessionLink>,
     incoming: Reassembler,
     /// When anything (a frame, a pong) last came from the client.
-    last_heard: Instant,
+    liveness: Liveness,
     /// Reported to the hub when the actor stops.
     leave_reason: LeaveReason,
     initial_room: Option<RoomName>,
@@ -100,7 +102,7 @@ impl Session {
                 .with_close_timeout(settings.close_timeout),
             settings,
             link: Arc::new(SessionLink::new(setup.socket)),
-            last_heard: Instant::now(),
+            liveness: Liveness::default(),
             leave_reason: LeaveReason::Disconnect,
             initial_room: setup.room,
             query_errors: setup.query_errors,
@@ -207,7 +209,7 @@ impl Session {
 
     fn heartbeat(&mut self, ctx: &mut WsContext<Self>) {
         self.link.tick();
-        if self.last_heard.elapsed() > self.settings.client_timeout {
+        if self.liveness.silent_for() > self.settings.client_timeout {
             log::info!("member {} ({}): no heartbeat, dropping", self.id, self.name);
             self.leave_reason = LeaveReason::Timeout;
             ctx.stop();
@@ -275,7 +277,7 @@ impl Actor for Session {
 
 impl StreamHandler<WsFrame> for Session {
     fn handle(&mut self, frame: WsFrame, ctx: &mut Self::Context) {
-        self.last_heard = Instant::now();
+        self.liveness.heard();
         let message = match self.incoming.push(frame) {
             Ok(Some(message)) => message,
             Ok(None) => return,

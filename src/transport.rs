@@ -437,15 +437,51 @@ pub fn close<A>(
     ctx.run_later(incoming.close_timeout, |_, ctx| ctx.stop());
 }
 
+/// When the client was last heard from, kept at heartbeat resolution: a frame only sets
+/// a flag (no clock read on the per-frame path); the heartbeat turns the flag into a time.
+/// A silent client is therefore dropped between `timeout` and `timeout + interval`.
+#[derive(Debug)]
+pub struct Liveness {
+    last_heard: std::time::Instant,
+    heard_since_tick: bool,
+}
+
+impl Default for Liveness {
+    fn default() -> Self {
+        Self {
+            last_heard: std::time::Instant::now(),
+            heard_since_tick: false,
+        }
+    }
+}
+
+impl Liveness {
+    /// Anything arrived from the client.
+    pub fn heard(&mut self) {
+        self.heard_since_tick = true;
+    }
+
+    /// Called by the heartbeat: how long the client has been silent.
+    pub fn silent_for(&mut self) -> Duration {
+        let now = std::time::Instant::now();
+        if std::mem::take(&mut self.heard_since_tick) {
+            self.last_heard = now;
+        }
+        now.saturating_duration_since(self.last_heard)
+    }
+}
+
 // ---------------------------------------------------------------------------------------
 // Socket access, for tearing down connections whose actor is jammed
 // ---------------------------------------------------------------------------------------
 
-/// The connection's raw socket, recorded when the connection is accepted.
+/// The connection's raw socket and its two addresses, recorded when it is accepted.
 #[derive(Debug, Clone, Copy)]
 pub struct ConnectionSocket {
     #[cfg(unix)]
     fd: std::os::fd::RawFd,
+    local: std::net::SocketAddr,
+    peer: std::net::SocketAddr,
 }
 
 /// `HttpServer::on_connect` hook: turns off Nagle (a chat server sends small frames that
@@ -456,10 +492,12 @@ pub fn on_connect(connection: &dyn std::any::Any, data: &mut Extensions) {
             log::warn!("could not set TCP_NODELAY: {err}");
         }
         #[cfg(unix)]
-        {
+        if let (Ok(local), Ok(peer)) = (stream.local_addr(), stream.peer_addr()) {
             use std::os::fd::AsRawFd;
             data.insert(ConnectionSocket {
                 fd: stream.as_raw_fd(),
+                local,
+                peer,
             });
         }
     }
@@ -467,47 +505,36 @@ pub fn on_connect(connection: &dyn std::any::Any, data: &mut Extensions) {
     let _ = data;
 }
 
-/// A duplicate handle on a connection's socket, so the hub can shut it down when the
-/// actor serving it can no longer run (a client that stopped reading jams the writer,
-/// which stops the actor's timers and mailbox too).
+/// A handle on a connection's socket, so the hub (or the watchdog) can reset it when the
+/// actor serving it can no longer run: a client that stopped reading jams the writer,
+/// which stops the actor's timers and mailbox too.
+///
+/// It holds the raw descriptor, not a duplicate, so a connection costs one descriptor,
+/// not two. That is safe because (1) the actor calls [`SocketCloser::release`] when it
+/// stops, and actix-http drops a connection's response body (the actor) before its I/O
+/// object, so release happens before the descriptor is closed; release and
+/// [`SocketCloser::force_close`] exclude each other through the mutex; and (2) as a second
+/// guard, `force_close` first checks that the descriptor still has the local and peer
+/// addresses recorded at accept time, so a reused descriptor is never touched.
 #[derive(Debug)]
 pub struct SocketCloser {
-    socket: Mutex<Option<socket2::Socket>>,
+    socket: Mutex<Option<ConnectionSocket>>,
 }
 
 impl SocketCloser {
-    /// Duplicates the socket of the connection `req` arrived on, if it is known.
+    /// The socket of the connection `req` arrived on, if it is known.
     pub fn for_request(req: &HttpRequest) -> Option<Self> {
-        #[cfg(unix)]
-        {
-            use std::os::fd::BorrowedFd;
-            let recorded = req.conn_data::<ConnectionSocket>()?;
-            // SAFETY: the fd was recorded when this very connection was accepted, and the
-            // connection is open while one of its requests is being handled, so the fd
-            // is valid for the duration of this borrow. We keep our own duplicate.
-            let borrowed = unsafe { BorrowedFd::borrow_raw(recorded.fd) };
-            match borrowed.try_clone_to_owned() {
-                Ok(owned) => Some(Self {
-                    socket: Mutex::new(Some(socket2::Socket::from(owned))),
-                }),
-                Err(err) => {
-                    log::warn!("could not duplicate a connection's socket: {err}");
-                    None
-                }
-            }
-        }
-        #[cfg(not(unix))]
-        {
-            let _ = req;
-            None
-        }
+        let recorded = *req.conn_data::<ConnectionSocket>()?;
+        Some(Self {
+            socket: Mutex::new(Some(recorded)),
+        })
     }
 
     pub fn is_released(&self) -> bool {
         self.lock().is_none()
     }
 
-    /// Drops our duplicate: the connection ended normally.
+    /// The connection ended normally: forget the descriptor before it is closed.
     pub fn release(&self) {
         self.lock().take();
     }
@@ -515,16 +542,33 @@ impl SocketCloser {
     /// Resets the connection: pending output is discarded and the peer gets an RST, so
     /// the writer that was stuck on it fails and the connection is dropped.
     pub fn force_close(&self) -> bool {
-        let Some(socket) = self.lock().take() else {
+        let mut guard = self.lock();
+        let Some(recorded) = guard.take() else {
             return false;
         };
-        // Linger 0 turns the close into a reset, freeing the unsent buffer at once.
-        let _ = socket.set_linger(Some(std::time::Duration::ZERO));
-        let _ = socket.shutdown(std::net::Shutdown::Both);
+        #[cfg(unix)]
+        {
+            use std::os::fd::BorrowedFd;
+            // SAFETY: the descriptor is open: the connection has not released it (see the
+            // type's docs), and we hold the lock that release needs.
+            let fd = unsafe { BorrowedFd::borrow_raw(recorded.fd) };
+            let socket = socket2::SockRef::from(&fd);
+            let same_connection = socket.local_addr().ok().and_then(|a| a.as_socket())
+                == Some(recorded.local)
+                && socket.peer_addr().ok().and_then(|a| a.as_socket()) == Some(recorded.peer);
+            if !same_connection {
+                log::warn!("not resetting a socket that no longer is the connection's");
+                return false;
+            }
+            // Linger 0 turns the close into a reset, freeing the unsent buffer at once.
+            let _ = socket.set_linger(Some(std::time::Duration::ZERO));
+            let _ = socket.shutdown(std::net::Shutdown::Both);
+        }
+        drop(guard);
         true
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, Option<socket2::Socket>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Option<ConnectionSocket>> {
         // A panic while holding this lock cannot leave the Option half-updated.
         self.socket
             .lock()
