@@ -97,7 +97,7 @@ fn raise_open_file_limit(config: &Config) {
         }
     }
     let needed = config.max_connections as u64 + 64;
-    if (limit.rlim_cur as u64) < needed {
+    if limit.rlim_cur < needed {
         log::warn!(
             "open-file limit {} is below the {needed} that MAX_CONNECTIONS={} needs \
              (one per connection); raise `ulimit -n` or lower MAX_CONNECTIONS",
