@@ -220,20 +220,27 @@ pub enum Inbound {
 /// Text that is not JSON, or JSON that is not an object, is [`Inbound::Plain`] — except
 /// text that starts with `{`, which is clearly a command attempt and gets `bad_json`.
 pub fn decode(text: &str) -> Inbound {
-    let value: serde_json::Value = match serde_json::from_str(text) {
-        Ok(value) => value,
-        Err(err) if text.trim_start().starts_with('{') => {
+    // Only an object can be a command; anything else is plain text to echo. This also
+    // skips JSON parsing entirely for what people type into a terminal client.
+    if !text.trim_start().starts_with('{') {
+        return Inbound::Plain(text.to_owned());
+    }
+    /// Just the `ref`, read first so that even a rejected command's error carries it.
+    #[derive(Deserialize)]
+    struct Envelope {
+        #[serde(rename = "ref", default)]
+        reference: Option<serde_json::Value>,
+    }
+    let envelope: Envelope = match serde_json::from_str(text) {
+        Ok(envelope) => envelope,
+        Err(err) => {
             return Inbound::Rejected {
                 reference: None,
                 error: ProtocolError::new(ErrorCode::BadJson, format!("invalid JSON: {err}")),
             }
         }
-        Err(_) => return Inbound::Plain(text.to_owned()),
     };
-    let serde_json::Value::Object(mut fields) = value else {
-        return Inbound::Plain(text.to_owned());
-    };
-    let reference = match fields.remove("ref") {
+    let reference = match envelope.reference {
         None | Some(serde_json::Value::Null) => None,
         Some(serde_json::Value::String(raw)) => match Ref::parse(&raw) {
             Ok(reference) => Some(reference),
@@ -254,13 +261,29 @@ pub fn decode(text: &str) -> Inbound {
             }
         }
     };
-    match serde_json::from_value::<Command>(serde_json::Value::Object(fields)) {
+    // Straight from the text into the typed command (no intermediate JSON tree); `ref`
+    // is an unknown field to `Command` and ignored there.
+    match serde_json::from_str::<Command>(text) {
         Ok(command) => Inbound::Command { reference, command },
         Err(err) => Inbound::Rejected {
             reference,
-            error: classify(&err.to_string()),
+            error: classify(&without_position(&err)),
         },
     }
+}
+
+/// serde_json's message without its " at line L column C" suffix: clients send one line
+/// of JSON, and our own messages must come through verbatim.
+fn without_position(err: &serde_json::Error) -> String {
+    let message = err.to_string();
+    if err.line() == 0 {
+        return message;
+    }
+    let suffix = format!(" at line {} column {}", err.line(), err.column());
+    message
+        .strip_suffix(&suffix)
+        .map(str::to_owned)
+        .unwrap_or(message)
 }
 
 /// Turns serde's description of a failed decode into the protocol's error code.

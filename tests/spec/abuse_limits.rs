@@ -8,7 +8,9 @@ use futures_util::{SinkExt, StreamExt};
 use serde_json::{json, Value};
 use tokio_tungstenite::tungstenite::{self, client::IntoClientRequest, Message};
 
-use crate::helpers::{resident_bytes, spawn_app, spawn_app_with, Client, DEADLINE};
+use crate::helpers::{
+    resident_bytes, spawn_app, spawn_app_alone, spawn_app_with, Client, DEADLINE,
+};
 
 /// Tries an upgrade and returns the refusal: HTTP status and JSON body.
 async fn refused_upgrade(request: tungstenite::handshake::client::Request) -> (u16, Value) {
@@ -167,7 +169,7 @@ async fn the_default_rate_limit_lets_a_normal_client_through() {
 
 #[actix_web::test]
 async fn a_client_flooding_a_room_of_fifty_is_cut_off_and_the_room_keeps_working() {
-    let app = spawn_app().await;
+    let app = spawn_app_alone(|_| {}).await;
     let mut members = Vec::new();
     for i in 0..49 {
         members.push(app.member(&format!("m{i}"), "crowd").await);

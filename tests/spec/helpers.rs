@@ -23,6 +23,7 @@ pub struct TestApp {
     pub config: Config,
     pub controller: Controller,
     pub http: reqwest::Client,
+    _isolation: Isolation,
 }
 
 /// A server with default settings (two workers, so tests exercise cross-thread paths).
@@ -30,8 +31,30 @@ pub async fn spawn_app() -> TestApp {
     spawn_app_with(|_| {}).await
 }
 
+/// Tests that measure this process's memory run alone: every other test holds this lock
+/// shared while its server lives, a memory test holds it exclusively.
+static ISOLATION: std::sync::LazyLock<std::sync::Arc<tokio::sync::RwLock<()>>> =
+    std::sync::LazyLock::new(Default::default);
+
+pub enum Isolation {
+    Shared(#[allow(dead_code)] tokio::sync::OwnedRwLockReadGuard<()>),
+    Alone(#[allow(dead_code)] tokio::sync::OwnedRwLockWriteGuard<()>),
+}
+
 /// A server whose config `adjust` may change first (shorter timers, smaller limits).
 pub async fn spawn_app_with(adjust: impl FnOnce(&mut Config)) -> TestApp {
+    let isolation = Isolation::Shared(ISOLATION.clone().read_owned().await);
+    start_app(adjust, isolation).await
+}
+
+/// Like [`spawn_app_with`], but no other test's server runs meanwhile, so this process's
+/// resident memory is this server's alone.
+pub async fn spawn_app_alone(adjust: impl FnOnce(&mut Config)) -> TestApp {
+    let isolation = Isolation::Alone(ISOLATION.clone().write_owned().await);
+    start_app(adjust, isolation).await
+}
+
+async fn start_app(adjust: impl FnOnce(&mut Config), isolation: Isolation) -> TestApp {
     let _ = env_logger::builder().is_test(true).try_init();
     let mut config = Config {
         port: 0,
@@ -50,6 +73,7 @@ pub async fn spawn_app_with(adjust: impl FnOnce(&mut Config)) -> TestApp {
         config,
         controller,
         http: reqwest::Client::new(),
+        _isolation: isolation,
     }
 }
 

@@ -13,7 +13,7 @@ use futures_util::{SinkExt, StreamExt};
 use serde_json::{json, Value};
 use tokio_tungstenite::tungstenite::Message;
 
-use crate::helpers::{client_frame, resident_bytes, spawn_app_with, DEADLINE};
+use crate::helpers::{client_frame, resident_bytes, spawn_app_alone, spawn_app_with, DEADLINE};
 
 const MESSAGES: usize = 12_000;
 const TEXT_BYTES: usize = 1_000;
@@ -55,7 +55,7 @@ fn raw_upgrade(port: u16, path: &str) -> TcpStream {
 
 #[actix_web::test]
 async fn a_client_that_stops_reading_is_dropped_as_slow_and_nobody_else_is_held_up() {
-    let app = spawn_app_with(|c| {
+    let app = spawn_app_alone(|c| {
         c.max_pending_bytes = 256 * 1024;
         c.rate_limit_per_s = 0; // the publisher floods on purpose
                                 // A quick sweep resets the evicted socket soon; a long timeout keeps the silent
