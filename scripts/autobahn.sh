@@ -100,5 +100,7 @@ for case in sorted(report, key=key):
 print("autobahn: %d cases: %s" % (len(report), ", ".join("%s %d" % kv for kv in sorted(counts.items()))))
 for behavior, cases in sorted(not_ok.items()):
     print("  %s: %s" % (behavior, " ".join(cases)))
-sys.exit(1 if counts["FAILED"] or counts.get("close:FAILED") else 0)
+failed = counts["FAILED"] + counts.get("close:FAILED", 0)
+print("autobahn: %d passed, %d failed" % (len(report) - failed, failed))
+sys.exit(1 if failed else 0)
 PY
