@@ -13,7 +13,7 @@ use hdrhistogram::Histogram;
 use tokio::task::JoinSet;
 
 use crate::{
-    cli::{Common, Protocol},
+    cli::{Common, Measure, Protocol},
     client::{self, Target, Ws, REPLY_TIMEOUT},
     echo::expect_welcome,
     fanout::run_nonce,
@@ -61,16 +61,19 @@ impl ChurnArgs {
     }
 }
 
-pub async fn run(args: ChurnArgs) -> Summary {
-    let args = if args.common.smoke {
-        args.smoke()
-    } else {
-        args
-    };
-    let label = args.common.label.clone();
-    match measure(&args).await {
-        Ok(summary) => summary,
-        Err(why) => Summary::failed("churn", label.as_deref(), why),
+impl Measure for ChurnArgs {
+    const NAME: &'static str = "churn";
+
+    fn common(&self) -> &Common {
+        &self.common
+    }
+
+    fn shrunk(self) -> Self {
+        self.smoke()
+    }
+
+    async fn measure(&self) -> Result<Summary, String> {
+        measure(self).await
     }
 }
 

@@ -2,6 +2,8 @@
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+use crate::report::Summary;
+
 use crate::{
     churn::ChurnArgs, echo::EchoArgs, fanout::FanoutArgs, idle::IdleArgs, smoke::SmokeArgs,
 };
@@ -41,6 +43,31 @@ pub enum Mode {
     Churn(ChurnArgs),
     /// Every mode tiny with all checks on and no timing asserted (CI).
     Smoke(SmokeArgs),
+}
+
+/// A load-generator mode: its arguments know how to shrink for a smoke run and how to
+/// measure; [`run`] does the rest the same way for every mode.
+pub trait Measure: Sized {
+    /// The mode's name in summaries.
+    const NAME: &'static str;
+    fn common(&self) -> &Common;
+    /// The same measurement, tiny (for `--smoke`).
+    fn shrunk(self) -> Self;
+    fn measure(&self) -> impl std::future::Future<Output = Result<Summary, String>>;
+}
+
+/// Runs a mode, shrunk under `--smoke`; an error becomes a failed summary.
+pub async fn run<M: Measure>(args: M) -> Summary {
+    let args = if args.common().smoke {
+        args.shrunk()
+    } else {
+        args
+    };
+    let label = args.common().label.clone();
+    match args.measure().await {
+        Ok(summary) => summary,
+        Err(why) => Summary::failed(M::NAME, label.as_deref(), why),
+    }
 }
 
 /// What every mode takes.

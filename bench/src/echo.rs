@@ -16,7 +16,7 @@ use tokio::{sync::Semaphore, task::JoinSet, time::timeout};
 use tokio_tungstenite::tungstenite::Message;
 
 use crate::{
-    cli::{Common, Protocol},
+    cli::{Common, Measure, Protocol},
     client::{self, Target, Ws, REPLY_TIMEOUT},
     hub,
     probe::ServerProbe,
@@ -95,16 +95,19 @@ struct Tally {
     latency: Histogram<u64>,
 }
 
-pub async fn run(args: EchoArgs) -> Summary {
-    let args = if args.common.smoke {
-        args.smoke()
-    } else {
-        args
-    };
-    let label = args.common.label.clone();
-    match measure(&args).await {
-        Ok(summary) => summary,
-        Err(why) => Summary::failed("echo", label.as_deref(), why),
+impl Measure for EchoArgs {
+    const NAME: &'static str = "echo";
+
+    fn common(&self) -> &Common {
+        &self.common
+    }
+
+    fn shrunk(self) -> Self {
+        self.smoke()
+    }
+
+    async fn measure(&self) -> Result<Summary, String> {
+        measure(self).await
     }
 }
 

@@ -32,7 +32,7 @@ use tokio::{
 use tokio_tungstenite::tungstenite::{self, Message};
 
 use crate::{
-    cli::{Common, Protocol},
+    cli::{Common, Measure, Protocol},
     client::{self, Target, Ws, REPLY_TIMEOUT},
     echo::expect_welcome,
     hub,
@@ -161,16 +161,19 @@ struct Tally {
     latency: Histogram<u32>,
 }
 
-pub async fn run(args: FanoutArgs) -> Summary {
-    let args = if args.common.smoke {
-        args.smoke()
-    } else {
-        args
-    };
-    let label = args.common.label.clone();
-    match measure(&args).await {
-        Ok(summary) => summary,
-        Err(why) => Summary::failed("fanout", label.as_deref(), why),
+impl Measure for FanoutArgs {
+    const NAME: &'static str = "fanout";
+
+    fn common(&self) -> &Common {
+        &self.common
+    }
+
+    fn shrunk(self) -> Self {
+        self.smoke()
+    }
+
+    async fn measure(&self) -> Result<Summary, String> {
+        measure(self).await
     }
 }
 

@@ -18,7 +18,7 @@ use tokio::{
 use tokio_tungstenite::tungstenite::Message;
 
 use crate::{
-    cli::{Common, Protocol},
+    cli::{Common, Measure, Protocol},
     client::{self, Target, Ws},
     echo::expect_welcome,
     probe::ServerProbe,
@@ -66,16 +66,19 @@ impl IdleArgs {
     }
 }
 
-pub async fn run(args: IdleArgs) -> Summary {
-    let args = if args.common.smoke {
-        args.smoke()
-    } else {
-        args
-    };
-    let label = args.common.label.clone();
-    match measure(&args).await {
-        Ok(summary) => summary,
-        Err(why) => Summary::failed("idle", label.as_deref(), why),
+impl Measure for IdleArgs {
+    const NAME: &'static str = "idle";
+
+    fn common(&self) -> &Common {
+        &self.common
+    }
+
+    fn shrunk(self) -> Self {
+        self.smoke()
+    }
+
+    async fn measure(&self) -> Result<Summary, String> {
+        measure(self).await
     }
 }
 

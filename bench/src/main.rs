@@ -43,10 +43,10 @@ fn main() {
         .expect("a tokio runtime can be built (only fails on OS resource exhaustion)");
     let errors = runtime.block_on(async move {
         let summaries = match cli.mode {
-            Mode::Echo(args) => vec![echo::run(args).await],
-            Mode::Fanout(args) => vec![fanout::run(args).await],
-            Mode::Idle(args) => vec![idle::run(args).await],
-            Mode::Churn(args) => vec![churn::run(args).await],
+            Mode::Echo(args) => vec![cli::run(args).await],
+            Mode::Fanout(args) => vec![cli::run(args).await],
+            Mode::Idle(args) => vec![cli::run(args).await],
+            Mode::Churn(args) => vec![cli::run(args).await],
             Mode::Smoke(args) => smoke::run(args).await,
         };
         summaries.iter().map(|summary| summary.errors).sum::<u64>()

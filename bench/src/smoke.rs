@@ -11,9 +11,7 @@ use std::time::Instant;
 use clap::{Args, Parser, ValueEnum};
 
 use crate::{
-    churn,
-    cli::{Cli, Common, Mode},
-    echo, fanout, idle,
+    cli::{self, Cli, Common, Mode},
     report::Summary,
 };
 
@@ -130,10 +128,10 @@ pub async fn run(args: SmokeArgs) -> Vec<Summary> {
             }
         };
         let summary = match cli.mode {
-            Mode::Echo(args) => echo::run(args).await,
-            Mode::Fanout(args) => fanout::run(args).await,
-            Mode::Idle(args) => idle::run(args).await,
-            Mode::Churn(args) => churn::run(args).await,
+            Mode::Echo(args) => cli::run(args).await,
+            Mode::Fanout(args) => cli::run(args).await,
+            Mode::Idle(args) => cli::run(args).await,
+            Mode::Churn(args) => cli::run(args).await,
             Mode::Smoke(_) => unreachable!("no smoke step runs smoke"),
         };
         summaries.push(summary);
