@@ -54,10 +54,7 @@ impl ChurnArgs {
     }
 
     fn path(&self) -> &str {
-        self.path.as_deref().unwrap_or(match self.protocol {
-            Protocol::Raw => "/echo",
-            Protocol::Hub => "/ws",
-        })
+        self.path.as_deref().unwrap_or(self.protocol.default_path())
     }
 }
 

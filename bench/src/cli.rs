@@ -100,6 +100,14 @@ pub enum Protocol {
 }
 
 impl Protocol {
+    /// Where this protocol is spoken unless `--path` says otherwise.
+    pub fn default_path(self) -> &'static str {
+        match self {
+            Protocol::Raw => "/echo",
+            Protocol::Hub => "/ws",
+        }
+    }
+
     pub fn name(self) -> &'static str {
         match self {
             Protocol::Raw => "raw",

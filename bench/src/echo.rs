@@ -70,10 +70,7 @@ impl EchoArgs {
     }
 
     fn path(&self) -> &str {
-        self.path.as_deref().unwrap_or(match self.protocol {
-            Protocol::Raw => "/echo",
-            Protocol::Hub => "/ws",
-        })
+        self.path.as_deref().unwrap_or(self.protocol.default_path())
     }
 }
 

@@ -2,7 +2,7 @@
 //! refuse upgrades with an HTTP status and a JSON body; the per-connection rate limit
 //! answers `rate_limited`, then closes with 1008; a flooding client harms nobody else.
 
-use std::{net::SocketAddr, time::Duration};
+use std::net::SocketAddr;
 
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{json, Value};
@@ -74,14 +74,8 @@ async fn past_max_connections_an_upgrade_gets_503_and_the_others_are_still_serve
 
     // A freed slot is usable again.
     echo.close().await;
-    let started = tokio::time::Instant::now();
-    while app.controller.open_connections() > 1 {
-        assert!(
-            started.elapsed() < DEADLINE,
-            "the closed connection kept its slot"
-        );
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    app.wait_for_open_connections(1, "the closed connection kept its slot")
+        .await;
     let bob = app.connect("?name=bob").await;
     assert_eq!(bob.name, "bob");
 }

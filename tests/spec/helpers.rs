@@ -110,6 +110,16 @@ impl TestApp {
         client
     }
 
+    /// Waits (under the deadline) until at most `at_most` WebSocket connections are open,
+    /// i.e. until the server has really let go of the ones a test ended or jammed.
+    pub async fn wait_for_open_connections(&self, at_most: usize, what: &str) {
+        let started = tokio::time::Instant::now();
+        while self.controller.open_connections() > at_most {
+            assert!(started.elapsed() < DEADLINE, "{what}");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
     pub async fn get(&self, path: &str) -> (u16, Value) {
         let response = tokio::time::timeout(DEADLINE, self.http.get(self.url(path)).send())
             .await
@@ -306,4 +316,18 @@ pub fn client_frame(first: u8, payload: &[u8]) -> Vec<u8> {
             .map(|(i, byte)| byte ^ MASK[i % 4]),
     );
     frame
+}
+
+/// Reads a raw socket until the server ends the connection: `true` for EOF or a reset,
+/// `false` for any other error (a read timeout included: set one first).
+pub fn read_until_closed(stream: &mut std::net::TcpStream) -> bool {
+    use std::io::Read;
+    let mut buffer = vec![0u8; 64 * 1024];
+    loop {
+        match stream.read(&mut buffer) {
+            Ok(0) => return true,
+            Ok(_) => continue,
+            Err(err) => return err.kind() == std::io::ErrorKind::ConnectionReset,
+        }
+    }
 }

@@ -6,14 +6,16 @@
 use std::{
     io::{Read, Write},
     net::{SocketAddr, TcpStream},
-    time::{Duration, Instant},
+    time::Duration,
 };
 
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{json, Value};
 use tokio_tungstenite::tungstenite::Message;
 
-use crate::helpers::{client_frame, resident_bytes, spawn_app_alone, spawn_app_with, DEADLINE};
+use crate::helpers::{
+    client_frame, read_until_closed, resident_bytes, spawn_app_alone, spawn_app_with, DEADLINE,
+};
 
 const MESSAGES: usize = 12_000;
 const TEXT_BYTES: usize = 1_000;
@@ -152,33 +154,13 @@ async fn a_client_that_stops_reading_is_dropped_as_slow_and_nobody_else_is_held_
     assert!(growth < 8 << 20, "resident memory grew by {growth} bytes");
 
     // The jammed connection is torn down by the server although the client never reads.
-    let started = Instant::now();
-    while app.controller.open_connections() > 2 {
-        assert!(
-            started.elapsed() < DEADLINE,
-            "the jammed connection is still open"
-        );
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    app.wait_for_open_connections(2, "the jammed connection is still open")
+        .await;
     // And the client sees its end: reading ends (EOF or reset) in time.
-    let drained = tokio::task::spawn_blocking(move || {
-        let started = Instant::now();
-        let mut buffer = vec![0u8; 64 * 1024];
-        loop {
-            match slow.read(&mut buffer) {
-                Ok(0) => return Ok(started.elapsed()),
-                Ok(_) => continue,
-                Err(err) if err.kind() == std::io::ErrorKind::ConnectionReset => {
-                    return Ok(started.elapsed())
-                }
-                Err(err) => return Err(err),
-            }
-        }
-    })
-    .await
-    .unwrap();
-    let elapsed: Duration = drained.expect("the slow connection is closed by the server");
-    assert!(elapsed < DEADLINE);
+    let closed = tokio::task::spawn_blocking(move || read_until_closed(&mut slow))
+        .await
+        .unwrap();
+    assert!(closed, "the slow connection is closed by the server");
 
     let (_, room) = app.get("/api/rooms/flood").await;
     let members: Vec<&str> = room["members"]
@@ -229,15 +211,10 @@ async fn a_connection_jammed_by_its_own_replies_is_torn_down_and_reported_slow()
     assert_eq!(left["reason"], "slow");
     let mut jammer = writer.await.unwrap();
     jammer.set_read_timeout(Some(DEADLINE)).unwrap();
-    let mut buffer = vec![0u8; 64 * 1024];
-    let ended = loop {
-        match jammer.read(&mut buffer) {
-            Ok(0) => break true,
-            Ok(_) => continue,
-            Err(err) => break err.kind() == std::io::ErrorKind::ConnectionReset,
-        }
-    };
-    assert!(ended, "the jammed connection was closed by the server");
+    assert!(
+        read_until_closed(&mut jammer),
+        "the jammed connection was closed by the server"
+    );
     watcher.sync().await;
 }
 
@@ -268,25 +245,14 @@ async fn an_echo_connection_jammed_by_its_own_replies_is_torn_down() {
         }
         jammer
     });
-    let started = Instant::now();
-    while app.controller.open_connections() > 0 {
-        assert!(
-            started.elapsed() < DEADLINE,
-            "the jammed /echo connection is still open"
-        );
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    app.wait_for_open_connections(0, "the jammed /echo connection is still open")
+        .await;
     let mut jammer = writer.await.unwrap();
     jammer.set_read_timeout(Some(DEADLINE)).unwrap();
-    let mut buffer = vec![0u8; 64 * 1024];
-    let ended = loop {
-        match jammer.read(&mut buffer) {
-            Ok(0) => break true,
-            Ok(_) => continue,
-            Err(err) => break err.kind() == std::io::ErrorKind::ConnectionReset,
-        }
-    };
-    assert!(ended, "the jammed connection was closed by the server");
+    assert!(
+        read_until_closed(&mut jammer),
+        "the jammed connection was closed by the server"
+    );
     // The server still echoes for others.
     let mut other = crate::helpers::Client::open(&app.ws_url("/echo")).await;
     other.send_text("still here").await;
