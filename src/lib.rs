@@ -7,7 +7,9 @@
 //! - [`protocol`]: the `/ws` wire types and validation; no actix.
 //! - [`hub`]: the session-manager actor that owns rooms, members, `seq` and history.
 //! - [`session`]: the actor behind each `/ws` connection; [`echo`]: the `/echo` actor.
-//! - [`outbox`]: the hub's bounded queue into a connection (slow readers are dropped).
+//! - [`courier`]: delivers the hub's frames, one post per worker thread, into each
+//!   connection's bounded inbox (slow readers are dropped).
+//! - [`outbox`]: the hub's handle on one connection.
 //! - [`transport`]: the only code that touches `actix-web-actors`.
 //! - [`watchdog`]: resets `/echo` connections whose actor is jammed.
 //! - [`routes`]: HTTP handlers: upgrades, the JSON API, health, the page.
@@ -17,6 +19,7 @@
 
 pub mod admission;
 pub mod config;
+pub mod courier;
 pub mod echo;
 pub mod hub;
 pub mod outbox;

@@ -1,35 +1,27 @@
-//! The hub's bounded handle on one `/ws` connection.
+//! The hub's handle on one `/ws` connection, and the state it shares with it.
 //!
 //! actix-web-actors buffers `ctx.text()` without limit, and a connection whose socket
 //! cannot be written stops polling its actor altogether (mailbox and timers included).
-//! So the hub never writes into an unbounded queue blindly: every frame it sends is
-//! counted in [`SessionLink::pending_bytes`] until the session takes it off its mailbox,
-//! and a connection over its budget is *slow*: the hub evicts it (close 1013) and, if
-//! its actor stays jammed, tears the socket down from outside ([`SocketCloser`]).
+//! So the hub never writes into an unbounded queue blindly: frames reach a connection
+//! through its worker's courier and its inbox, which counts them against
+//! `MAX_PENDING_BYTES` ([`crate::courier`]). A connection over its budget is *slow*: the
+//! hub evicts it (close 1013) and, if its actor stays jammed, tears the socket down from
+//! outside ([`SocketCloser`]).
 //!
 //! Memory per connection is therefore bounded by about twice `MAX_PENDING_BYTES` (the
-//! mailbox, plus what the actor already handed to the HTTP writer) plus the kernel's
+//! inbox, plus what the actor already handed to the HTTP writer) plus the kernel's
 //! socket buffers.
 
 use std::{
     sync::{
-        atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering},
+        atomic::{AtomicBool, AtomicU64, Ordering},
         Arc, OnceLock,
     },
     time::{Duration, Instant},
 };
 
+use crate::{courier::CourierHandle, transport::SocketCloser};
 use actix::prelude::*;
-use bytestring::ByteString;
-
-use crate::transport::SocketCloser;
-
-/// One serialized server frame, shared by every recipient of a broadcast.
-#[derive(Message)]
-#[rtype(result = "()")]
-pub struct Deliver {
-    pub frame: ByteString,
-}
 
 /// The hub has dropped this connection (it was too slow): close with `code`.
 #[derive(Message)]
@@ -42,8 +34,6 @@ pub struct Evict {
 /// State shared between a session actor and the hub's [`Outbox`] for it.
 #[derive(Debug)]
 pub struct SessionLink {
-    /// Bytes sent by the hub that the session has not yet taken from its mailbox.
-    pending_bytes: AtomicUsize,
     /// Set once the hub has evicted the session; it then discards queued frames.
     evicted: AtomicBool,
     /// When the session's heartbeat timer last ran (ms on [`monotonic_ms`]). A session
@@ -57,20 +47,10 @@ pub struct SessionLink {
 impl SessionLink {
     pub fn new(socket: Option<SocketCloser>) -> Self {
         Self {
-            pending_bytes: AtomicUsize::new(0),
             evicted: AtomicBool::new(false),
             last_tick_ms: AtomicU64::new(monotonic_ms()),
             socket,
         }
-    }
-
-    /// The session took a frame of `bytes` off its mailbox.
-    pub fn taken(&self, bytes: usize) {
-        self.pending_bytes.fetch_sub(bytes, Ordering::AcqRel);
-    }
-
-    pub fn pending_bytes(&self) -> usize {
-        self.pending_bytes.load(Ordering::Acquire)
     }
 
     /// The session's heartbeat timer ran: its actor is being polled.
@@ -107,51 +87,26 @@ impl SessionLink {
     }
 }
 
-/// The hub side of a connection: where its events go, and its budget.
+/// The hub side of a connection: the courier that delivers to it, and how to evict it.
 #[derive(Clone)]
 pub struct Outbox {
-    deliver: Recipient<Deliver>,
+    courier: CourierHandle,
     evict: Recipient<Evict>,
     link: Arc<SessionLink>,
-    max_pending_bytes: usize,
 }
 
-/// The connection has more than `MAX_PENDING_BYTES` waiting: it is too slow.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Overflow;
-
 impl Outbox {
-    pub fn new(
-        deliver: Recipient<Deliver>,
-        evict: Recipient<Evict>,
-        link: Arc<SessionLink>,
-        max_pending_bytes: usize,
-    ) -> Self {
+    pub fn new(courier: CourierHandle, evict: Recipient<Evict>, link: Arc<SessionLink>) -> Self {
         Self {
-            deliver,
+            courier,
             evict,
             link,
-            max_pending_bytes,
         }
     }
 
-    /// Queues a frame unless that would put the connection over its budget.
-    pub fn send(&self, frame: ByteString) -> Result<(), Overflow> {
-        if self.link.is_evicted() {
-            return Err(Overflow);
-        }
-        let bytes = frame.len();
-        let before = self.link.pending_bytes.fetch_add(bytes, Ordering::AcqRel);
-        // An empty queue takes any one frame, so a message near MAX_MESSAGE_BYTES (plus
-        // its JSON envelope) never makes an idle client look slow.
-        if before > 0 && before + bytes > self.max_pending_bytes {
-            self.link.pending_bytes.fetch_sub(bytes, Ordering::AcqRel);
-            return Err(Overflow);
-        }
-        // The budget, not the mailbox capacity, bounds this queue; a closed mailbox means
-        // the session is already stopping and its `Disconnect` is on the way.
-        self.deliver.do_send(Deliver { frame });
-        Ok(())
+    /// The courier of the worker thread this connection lives on.
+    pub fn courier(&self) -> &CourierHandle {
+        &self.courier
     }
 
     /// Tells the session to close with `code`; from now on it drops queued frames.

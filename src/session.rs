@@ -11,11 +11,13 @@ use std::{
 };
 
 use actix::prelude::*;
+use bytestring::ByteString;
 
 use crate::{
     admission::Ticket,
+    courier,
     hub::{messages::*, Hub},
-    outbox::{Deliver, Evict, Outbox, SessionLink},
+    outbox::{Evict, Outbox, SessionLink},
     protocol::{
         self, Command, DisplayName, Event, Inbound, LeaveReason, Limits, MemberId, ProtocolError,
         Ref, RoomName, Timestamp, PROTOCOL_VERSION,
@@ -223,16 +225,17 @@ impl Actor for Session {
     type Context = WsContext<Self>;
 
     fn started(&mut self, ctx: &mut Self::Context) {
-        let address = ctx.address();
+        // The inbox exists before the hub hears of this connection, so its first reply
+        // has somewhere to go.
+        ctx.add_stream(courier::open_inbox(
+            self.id,
+            self.settings.max_pending_bytes,
+        ));
+        let courier = courier::local_courier(|| self.hub.clone().recipient());
         self.hub.do_send(Connect {
             id: self.id,
             name: self.name.clone(),
-            outbox: Outbox::new(
-                address.clone().recipient(),
-                address.recipient(),
-                self.link.clone(),
-                self.settings.max_pending_bytes,
-            ),
+            outbox: Outbox::new(courier, ctx.address().recipient(), self.link.clone()),
         });
         let welcome = Event::Welcome {
             protocol: PROTOCOL_VERSION,
@@ -266,6 +269,7 @@ impl Actor for Session {
     }
 
     fn stopping(&mut self, _: &mut Self::Context) -> Running {
+        courier::close_inbox(self.id);
         self.hub.do_send(Disconnect {
             id: self.id,
             reason: self.leave_reason,
@@ -309,16 +313,17 @@ impl StreamHandler<WsFrame> for Session {
     }
 }
 
-impl Handler<Deliver> for Session {
-    type Result = ();
-
-    fn handle(&mut self, msg: Deliver, ctx: &mut Self::Context) {
-        self.link.taken(msg.frame.len());
+/// Frames from the hub, through this connection's inbox ([`courier`]).
+impl StreamHandler<ByteString> for Session {
+    fn handle(&mut self, frame: ByteString, ctx: &mut Self::Context) {
         // Once evicted, queued frames are dropped so the close goes out promptly.
         if !self.link.is_evicted() {
-            ctx.text(msg.frame);
+            ctx.text(frame);
         }
     }
+
+    /// The inbox never ends; the connection's own end is the frame stream's.
+    fn finished(&mut self, _: &mut Self::Context) {}
 }
 
 impl Handler<Evict> for Session {

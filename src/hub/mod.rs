@@ -1,7 +1,8 @@
 //! The hub: the session-manager actor that owns every room, member, `seq` and history.
 //!
 //! Connections and the HTTP API reach it only through the messages in [`messages`]; it
-//! answers connections through their [`Outbox`], which is bounded, so one slow reader
+//! answers connections through their [`Outbox`]: one post per worker thread to that
+//! worker's courier, which fills each connection's bounded inbox, so one slow reader
 //! can neither grow memory without bound nor hold anyone else up. All room state is
 //! private to this module: a multi-node hub can replace it behind the same messages.
 //!
@@ -27,6 +28,7 @@ use bytestring::ByteString;
 
 use crate::{
     config::Config,
+    courier::{Addressees, CourierHandle, Overflowed},
     outbox::{Outbox, SessionLink},
     protocol::{
         ChatMessage, DisplayName, Event, LeaveReason, Member, MemberId, Ref, RoomName, Sender,
@@ -95,9 +97,6 @@ pub struct Hub {
     clients: HashMap<MemberId, Client>,
     /// Sorted, so listings come out in a stable order.
     rooms: BTreeMap<RoomName, Room>,
-    /// Members found over their budget during the current handler; dropped at its end
-    /// (not mid-broadcast, which is still iterating over them).
-    slow: Vec<MemberId>,
     /// Evicted connections and when to reset their socket if they have not closed.
     evicted: Vec<(Instant, Arc<SessionLink>)>,
     stats: HubStats,
@@ -110,7 +109,6 @@ impl Hub {
             ids: MemberIds::default(),
             clients: HashMap::new(),
             rooms: BTreeMap::new(),
-            slow: Vec::new(),
             evicted: Vec::new(),
             stats: HubStats::default(),
         }
@@ -120,14 +118,11 @@ impl Hub {
         self.ids.clone()
     }
 
-    /// Queues a frame for one member; a member over its budget is marked slow.
+    /// Queues a frame for one member.
     fn send(&mut self, id: MemberId, frame: ByteString) {
         if let Some(client) = self.clients.get(&id) {
-            if client.outbox.send(frame).is_err() {
-                self.slow.push(id);
-            } else {
-                self.stats.frames_delivered += 1;
-            }
+            client.outbox.courier().post(frame, Addressees::One(id));
+            self.stats.frames_delivered += 1;
         }
     }
 
@@ -144,22 +139,36 @@ impl Hub {
         self.send(id, crate::protocol::with_ref(json, reference).into());
     }
 
-    /// Sends one serialized frame to every member of `room` but `except`.
+    /// Sends one serialized frame to every member of `room` but `except`: one [`Post`]
+    /// per worker thread, carrying the same bytes and that worker's recipients.
+    ///
+    /// [`Post`]: crate::courier::Post
     fn broadcast(&mut self, room: &RoomName, frame: &ByteString, except: Option<MemberId>) {
         let Some(members) = self.rooms.get(room) else {
             return;
         };
+        // A handful of workers: a linear search beats a map.
+        let mut posts: Vec<(CourierHandle, Vec<MemberId>)> = Vec::new();
         for (id, _) in members.members() {
             if Some(id) == except {
                 continue;
             }
-            if let Some(client) = self.clients.get(&id) {
-                if client.outbox.send(frame.clone()).is_err() {
-                    self.slow.push(id);
-                } else {
-                    self.stats.frames_delivered += 1;
+            let Some(client) = self.clients.get(&id) else {
+                continue;
+            };
+            let courier = client.outbox.courier();
+            match posts.iter_mut().find(|(c, _)| c.id() == courier.id()) {
+                Some((_, ids)) => ids.push(id),
+                None => {
+                    let mut ids = Vec::with_capacity(members.len());
+                    ids.push(id);
+                    posts.push((courier.clone(), ids));
                 }
             }
+        }
+        for (courier, ids) in posts {
+            self.stats.frames_delivered += ids.len() as u64;
+            courier.post(frame.clone(), Addressees::Many(ids));
         }
     }
 
@@ -207,27 +216,25 @@ impl Hub {
         }
     }
 
-    /// Drops every member found slow, which may find others slow in turn.
-    fn drop_slow_members(&mut self) {
-        while let Some(id) = self.slow.pop() {
-            let Some(client) = self.clients.get(&id) else {
-                continue;
-            };
-            log::warn!(
-                "member {id} ({}) is too slow: {} bytes waiting; closing with 1013",
-                client.name,
-                client.outbox.link().pending_bytes()
-            );
-            client
-                .outbox
-                .evict(close_code::TRY_AGAIN_LATER, "too slow to read its frames");
-            self.stats.members_dropped_slow += 1;
-            self.evicted.push((
-                Instant::now() + self.settings.sweep_interval,
-                client.outbox.link().clone(),
-            ));
-            self.remove_client(id, LeaveReason::Slow);
-        }
+    /// Drops a member that is too slow to read its frames: close 1013, and its rooms
+    /// hear `member_left` with reason `slow`.
+    fn drop_slow_member(&mut self, id: MemberId, pending_bytes: usize) {
+        let Some(client) = self.clients.get(&id) else {
+            return;
+        };
+        log::warn!(
+            "member {id} ({}) is too slow: {pending_bytes} bytes waiting; closing with 1013",
+            client.name,
+        );
+        client
+            .outbox
+            .evict(close_code::TRY_AGAIN_LATER, "too slow to read its frames");
+        self.stats.members_dropped_slow += 1;
+        self.evicted.push((
+            Instant::now() + self.settings.sweep_interval,
+            client.outbox.link().clone(),
+        ));
+        self.remove_client(id, LeaveReason::Slow);
     }
 
     /// Runs every `sweep_interval`: drops connections whose actor is jammed (its timer
@@ -260,7 +267,6 @@ impl Hub {
             }
             false
         });
-        self.drop_slow_members();
     }
 }
 
@@ -303,7 +309,6 @@ impl Handler<Disconnect> for Hub {
 
     fn handle(&mut self, msg: Disconnect, _: &mut Self::Context) {
         self.remove_client(msg.id, msg.reason);
-        self.drop_slow_members();
     }
 }
 
@@ -321,7 +326,14 @@ impl<C: Apply> Handler<FromMember<C>> for Hub {
             return;
         }
         msg.command.apply(self, msg.from, msg.reference);
-        self.drop_slow_members();
+    }
+}
+
+impl Handler<Overflowed> for Hub {
+    type Result = ();
+
+    fn handle(&mut self, msg: Overflowed, _: &mut Self::Context) {
+        self.drop_slow_member(msg.id, msg.pending_bytes);
     }
 }
 
@@ -373,7 +385,6 @@ impl Handler<Publish> for Hub {
         let message = room.post(&msg.room, Sender::Server, msg.text.into());
         let frame: ByteString = self.encode(&Event::Message(message.clone())).into();
         self.broadcast(&msg.room, &frame, None);
-        self.drop_slow_members();
         Ok(message)
     }
 }

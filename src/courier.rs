@@ -1,0 +1,241 @@
+//! Delivery of the hub's frames: one courier per worker thread, one inbox per connection.
+//!
+//! The hub runs on one thread and the connections on actix's workers. Sending every
+//! recipient its own actix message costs, per recipient, a boxed envelope allocated on
+//! the hub's thread and freed on the worker's, and a cross-thread wake-up (an `eventfd`
+//! write). A broadcast to 1,000 members paid that 1,000 times. Instead, the hub groups a
+//! broadcast's recipients by the worker they live on and sends each worker's [`Courier`]
+//! one [`Post`]: the frame (shared, never copied) and the member ids. The courier, on the
+//! workers's own thread, puts the frame into each member's [`Inbox`] and wakes that
+//! connection's actor, all without a lock, an allocation or a system call.
+//!
+//! The inbox is also where the outbound budget is kept (`MAX_PENDING_BYTES`): a frame
+//! counts against it from the moment the courier queues it until the connection's actor
+//! takes it (and hands it to actix-web-actors' writer). A connection over budget is
+//! reported to the hub ([`Overflowed`]), which drops it as slow; its queued frames are
+//! freed at once.
+//!
+//! Everything per connection here lives on that connection's thread (`Rc`, `Cell`); only
+//! [`Post`] and [`Overflowed`] cross threads.
+
+use std::{
+    cell::{Cell, OnceCell, RefCell},
+    collections::{HashMap, VecDeque},
+    pin::Pin,
+    rc::Rc,
+    sync::atomic::{AtomicU32, Ordering},
+    task::{Context as TaskContext, Poll, Waker},
+};
+
+use actix::prelude::*;
+use bytestring::ByteString;
+use futures_core::Stream;
+
+use crate::protocol::MemberId;
+
+/// Which worker thread a courier serves; the hub groups recipients by it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct CourierId(u32);
+
+/// The hub's handle on one worker's courier.
+#[derive(Clone)]
+pub struct CourierHandle {
+    id: CourierId,
+    addr: Addr<Courier>,
+}
+
+impl CourierHandle {
+    pub fn id(&self) -> CourierId {
+        self.id
+    }
+
+    /// Queues `frame` for every member in `to` that lives on this courier's thread.
+    pub fn post(&self, frame: ByteString, to: Addressees) {
+        self.addr.do_send(Post { frame, to });
+    }
+}
+
+/// Who a [`Post`] is for; one member (a reply) needs no allocation.
+pub enum Addressees {
+    One(MemberId),
+    Many(Vec<MemberId>),
+}
+
+impl Addressees {
+    fn as_slice(&self) -> &[MemberId] {
+        match self {
+            Addressees::One(id) => std::slice::from_ref(id),
+            Addressees::Many(ids) => ids,
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.as_slice().len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.as_slice().is_empty()
+    }
+}
+
+/// One frame for some members of one worker thread.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Post {
+    pub frame: ByteString,
+    pub to: Addressees,
+}
+
+/// A connection went over its outbound budget: the hub drops it as slow.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Overflowed {
+    pub id: MemberId,
+    /// What was queued when the frame that did not fit arrived.
+    pub pending_bytes: usize,
+}
+
+/// The actor on each worker thread that takes the hub's posts and fills the inboxes of
+/// the connections on that thread.
+pub struct Courier {
+    hub: Recipient<Overflowed>,
+}
+
+impl Actor for Courier {
+    type Context = Context<Self>;
+}
+
+impl Handler<Post> for Courier {
+    type Result = ();
+
+    fn handle(&mut self, post: Post, _: &mut Self::Context) {
+        INBOXES.with_borrow(|inboxes| {
+            for id in post.to.as_slice() {
+                // No inbox: the connection has ended and its `Disconnect` is on the way.
+                let Some(inbox) = inboxes.get(id) else {
+                    continue;
+                };
+                if let Err(pending_bytes) = inbox.push(&post.frame) {
+                    self.hub.do_send(Overflowed {
+                        id: *id,
+                        pending_bytes,
+                    });
+                }
+            }
+        });
+    }
+}
+
+thread_local! {
+    /// This thread's courier, started by the first connection on the thread. A worker
+    /// thread belongs to one `HttpServer`, hence to one hub.
+    static COURIER: OnceCell<CourierHandle> = const { OnceCell::new() };
+    /// The inbox of every connection on this thread.
+    static INBOXES: RefCell<HashMap<MemberId, Rc<Inbox>>> = RefCell::new(HashMap::new());
+}
+
+/// This thread's courier; the first call starts it on the current arbiter. Must be
+/// called from an actor running on a worker thread.
+pub fn local_courier(hub: impl FnOnce() -> Recipient<Overflowed>) -> CourierHandle {
+    static NEXT_ID: AtomicU32 = AtomicU32::new(0);
+    COURIER.with(|courier| {
+        courier
+            .get_or_init(|| CourierHandle {
+                id: CourierId(NEXT_ID.fetch_add(1, Ordering::Relaxed)),
+                addr: Courier { hub: hub() }.start(),
+            })
+            .clone()
+    })
+}
+
+/// Gives member `id` an inbox on this thread, holding at most `max_pending_bytes`;
+/// the returned stream yields its frames in order. Close it with [`close_inbox`].
+pub fn open_inbox(id: MemberId, max_pending_bytes: usize) -> InboxStream {
+    let inbox = Rc::new(Inbox::new(max_pending_bytes));
+    INBOXES.with_borrow_mut(|inboxes| inboxes.insert(id, inbox.clone()));
+    InboxStream(inbox)
+}
+
+/// The connection has ended: frames still queued for it are dropped.
+pub fn close_inbox(id: MemberId) {
+    INBOXES.with_borrow_mut(|inboxes| inboxes.remove(&id));
+}
+
+/// Frames queued for one connection, and its budget.
+struct Inbox {
+    frames: RefCell<VecDeque<ByteString>>,
+    /// Bytes in `frames`.
+    pending_bytes: Cell<usize>,
+    max_pending_bytes: usize,
+    /// Set once the connection went over budget: reported once, then frames are dropped.
+    overflowed: Cell<bool>,
+    /// The connection's actor, waiting for a frame.
+    waker: Cell<Option<Waker>>,
+}
+
+impl Inbox {
+    fn new(max_pending_bytes: usize) -> Self {
+        Self {
+            frames: RefCell::new(VecDeque::new()),
+            pending_bytes: Cell::new(0),
+            max_pending_bytes,
+            overflowed: Cell::new(false),
+            waker: Cell::new(None),
+        }
+    }
+
+    /// Queues a frame; `Err(pending bytes)` the first time one does not fit.
+    fn push(&self, frame: &ByteString) -> Result<(), usize> {
+        if self.overflowed.get() {
+            return Ok(());
+        }
+        let before = self.pending_bytes.get();
+        // An empty inbox takes any one frame, so a message near MAX_MESSAGE_BYTES (plus
+        // its JSON envelope) never makes an idle client look slow.
+        if before > 0 && before + frame.len() > self.max_pending_bytes {
+            self.overflowed.set(true);
+            self.frames.take();
+            self.pending_bytes.set(0);
+            return Err(before);
+        }
+        self.pending_bytes.set(before + frame.len());
+        self.frames.borrow_mut().push_back(frame.clone());
+        if let Some(waker) = self.waker.take() {
+            waker.wake();
+        }
+        Ok(())
+    }
+
+    fn pop(&self, cx: &TaskContext<'_>) -> Option<ByteString> {
+        match self.frames.borrow_mut().pop_front() {
+            Some(frame) => {
+                self.pending_bytes
+                    .set(self.pending_bytes.get() - frame.len());
+                Some(frame)
+            }
+            None => {
+                let waker = match self.waker.take() {
+                    Some(waker) if waker.will_wake(cx.waker()) => waker,
+                    _ => cx.waker().clone(),
+                };
+                self.waker.set(Some(waker));
+                None
+            }
+        }
+    }
+}
+
+/// A connection's end of its inbox; add it to the actor's context with `add_stream`.
+/// It never ends: the connection closes it with [`close_inbox`] when it stops.
+pub struct InboxStream(Rc<Inbox>);
+
+impl Stream for InboxStream {
+    type Item = ByteString;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<Option<ByteString>> {
+        match self.0.pop(cx) {
+            Some(frame) => Poll::Ready(Some(frame)),
+            None => Poll::Pending,
+        }
+    }
+}
