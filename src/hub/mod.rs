@@ -135,8 +135,8 @@ impl Hub {
 
     /// Queues an event as the reply to a request (with its `ref`).
     fn reply(&mut self, id: MemberId, reference: Option<&Ref>, event: &Event) {
-        let json = self.encode(event);
-        self.send(id, crate::protocol::with_ref(json, reference).into());
+        self.stats.frames_serialized += 1;
+        self.send(id, event.to_reply(reference).into());
     }
 
     /// Sends one serialized frame to every member of `room` but `except`: one [`Post`]

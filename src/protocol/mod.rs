@@ -7,6 +7,10 @@
 
 use std::{fmt, str::FromStr, sync::Arc};
 
+mod decode;
+
+pub use decode::decode;
+
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::{Deserialize, Serialize, Serializer};
 
@@ -165,9 +169,56 @@ impl Timestamp {
     }
 }
 
+impl Timestamp {
+    /// `YYYY-MM-DDTHH:MM:SS.mmmZ`, the same text as chrono's
+    /// `to_rfc3339_opts(SecondsFormat::Millis, true)`, written digit by digit: every
+    /// message and echo carries one, and chrono's formatter (through `core::fmt`) cost
+    /// about 5 % of a `/ws` echo. Years outside 0..=9999 and leap seconds go to chrono.
+    fn write_rfc3339(&self, out: &mut [u8; 24]) -> bool {
+        use chrono::{Datelike, Timelike};
+        let (date, time) = (self.0.date_naive(), self.0.time());
+        let (year, nanos) = (date.year(), time.nanosecond());
+        if !(0..=9999).contains(&year) || nanos >= 1_000_000_000 {
+            return false;
+        }
+        let mut put = |at: usize, value: u32, digits: usize| {
+            let mut value = value;
+            for i in (at..at + digits).rev() {
+                out[i] = b'0' + (value % 10) as u8;
+                value /= 10;
+            }
+        };
+        put(0, year as u32, 4);
+        put(5, date.month(), 2);
+        put(8, date.day(), 2);
+        put(11, time.hour(), 2);
+        put(14, time.minute(), 2);
+        put(17, time.second(), 2);
+        put(20, nanos / 1_000_000, 3);
+        for (at, byte) in [
+            (4, b'-'),
+            (7, b'-'),
+            (10, b'T'),
+            (13, b':'),
+            (16, b':'),
+            (19, b'.'),
+            (23, b'Z'),
+        ] {
+            out[at] = byte;
+        }
+        true
+    }
+}
+
 impl Serialize for Timestamp {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.collect_str(&self.0.to_rfc3339_opts(SecondsFormat::Millis, true))
+        let mut text = [0u8; 24];
+        if self.write_rfc3339(&mut text) {
+            // Only ASCII digits and separators were written.
+            serializer.serialize_str(std::str::from_utf8(&text).expect("ASCII"))
+        } else {
+            serializer.collect_str(&self.0.to_rfc3339_opts(SecondsFormat::Millis, true))
+        }
     }
 }
 
@@ -175,10 +226,11 @@ impl Serialize for Timestamp {
 // Client -> server
 // ---------------------------------------------------------------------------------------
 
-/// One client command, decoded from `{"type": ..., ...}`. Field types validate
-/// themselves, so a `Command` that exists is well-formed.
+/// One client command, decoded from `{"type": ..., ...}` by [`decode`]. Field types
+/// validate themselves, so a `Command` that exists is well-formed. (Externally tagged for
+/// serde on purpose: `decode` reads `type` itself; see `decode.rs`.)
 #[derive(Debug, Clone, PartialEq, Deserialize)]
-#[serde(tag = "type", rename_all = "snake_case")]
+#[serde(rename_all = "snake_case")]
 pub enum Command {
     /// Reply `echo` to the sender only.
     Echo { text: String },
@@ -213,97 +265,6 @@ pub enum Inbound {
         reference: Option<Ref>,
         error: ProtocolError,
     },
-}
-
-/// Decodes one text frame.
-///
-/// Text that is not JSON, or JSON that is not an object, is [`Inbound::Plain`] — except
-/// text that starts with `{`, which is clearly a command attempt and gets `bad_json`.
-pub fn decode(text: &str) -> Inbound {
-    // Only an object can be a command; anything else is plain text to echo. This also
-    // skips JSON parsing entirely for what people type into a terminal client.
-    if !text.trim_start().starts_with('{') {
-        return Inbound::Plain(text.to_owned());
-    }
-    /// Just the `ref`, read first so that even a rejected command's error carries it.
-    #[derive(Deserialize)]
-    struct Envelope {
-        #[serde(rename = "ref", default)]
-        reference: Option<serde_json::Value>,
-    }
-    let envelope: Envelope = match serde_json::from_str(text) {
-        Ok(envelope) => envelope,
-        Err(err) => {
-            return Inbound::Rejected {
-                reference: None,
-                error: ProtocolError::new(ErrorCode::BadJson, format!("invalid JSON: {err}")),
-            }
-        }
-    };
-    let reference = match envelope.reference {
-        None | Some(serde_json::Value::Null) => None,
-        Some(serde_json::Value::String(raw)) => match Ref::parse(&raw) {
-            Ok(reference) => Some(reference),
-            Err(err) => {
-                return Inbound::Rejected {
-                    reference: None,
-                    error: err.into(),
-                }
-            }
-        },
-        Some(_) => {
-            return Inbound::Rejected {
-                reference: None,
-                error: ProtocolError::new(
-                    ErrorCode::BadJson,
-                    format!("ref must be a string of at most {MAX_REF_CHARS} characters"),
-                ),
-            }
-        }
-    };
-    // Straight from the text into the typed command (no intermediate JSON tree); `ref`
-    // is an unknown field to `Command` and ignored there.
-    match serde_json::from_str::<Command>(text) {
-        Ok(command) => Inbound::Command { reference, command },
-        Err(err) => Inbound::Rejected {
-            reference,
-            error: classify(&without_position(&err)),
-        },
-    }
-}
-
-/// serde_json's message without its " at line L column C" suffix: clients send one line
-/// of JSON, and our own messages must come through verbatim.
-fn without_position(err: &serde_json::Error) -> String {
-    let message = err.to_string();
-    if err.line() == 0 {
-        return message;
-    }
-    let suffix = format!(" at line {} column {}", err.line(), err.column());
-    message
-        .strip_suffix(&suffix)
-        .map(str::to_owned)
-        .unwrap_or(message)
-}
-
-/// Turns serde's description of a failed decode into the protocol's error code.
-///
-/// serde reports missing fields and unknown tags with fixed phrases, and our own
-/// validated types prefix their message with their code (see [`ValidationError`]).
-fn classify(serde_message: &str) -> ProtocolError {
-    if let Some((code, message)) = serde_message.split_once(": ") {
-        if let Ok(code) = code.parse::<ErrorCode>() {
-            return ProtocolError::new(code, message);
-        }
-    }
-    let code = if serde_message.starts_with("missing field") {
-        ErrorCode::MissingField
-    } else if serde_message.starts_with("unknown variant") {
-        ErrorCode::UnknownType
-    } else {
-        ErrorCode::BadJson
-    };
-    ProtocolError::new(code, serde_message)
 }
 
 // ---------------------------------------------------------------------------------------
@@ -564,7 +525,20 @@ impl Event {
 
     /// The event as a reply: `ref` added when the request carried one.
     pub fn to_reply(&self, reference: Option<&Ref>) -> String {
-        with_ref(self.to_json(), reference)
+        let Some(reference) = reference else {
+            return self.to_json();
+        };
+        // `{"ref":"…"` then the event, whose opening brace becomes the comma: one buffer,
+        // no copy (an event always has at least its `type`).
+        let mut out = Vec::with_capacity(128);
+        out.extend_from_slice(b"{\"ref\":");
+        serde_json::to_writer(&mut out, reference.as_str()).expect("a string always serializes");
+        let brace = out.len();
+        serde_json::to_writer(&mut out, self).expect("events always serialize");
+        debug_assert_eq!(out[brace], b'{');
+        out[brace] = b',';
+        // serde_json writes UTF-8 only.
+        String::from_utf8(out).expect("JSON is UTF-8")
     }
 }
 
@@ -689,5 +663,54 @@ mod tests {
         assert!(RoomName::parse(&"r".repeat(64)).is_ok());
         assert!(RoomName::parse(&"r".repeat(65)).is_err());
         assert!(RoomName::parse("café").is_err());
+    }
+
+    #[test]
+    fn timestamps_are_written_as_chrono_writes_them() {
+        use chrono::TimeZone;
+        let mut cases: Vec<DateTime<Utc>> = vec![
+            Utc.with_ymd_and_hms(0, 1, 1, 0, 0, 0).unwrap(),
+            Utc.with_ymd_and_hms(9999, 12, 31, 23, 59, 59).unwrap(),
+            Utc.with_ymd_and_hms(-1, 6, 15, 12, 0, 0).unwrap(),
+            Utc.with_ymd_and_hms(10000, 1, 1, 0, 0, 0).unwrap(),
+            // A leap second, which chrono writes as second 60.
+            Utc.from_utc_datetime(
+                &chrono::NaiveDate::from_ymd_opt(2016, 12, 31)
+                    .unwrap()
+                    .and_hms_milli_opt(23, 59, 59, 1_500)
+                    .unwrap(),
+            ),
+            Utc::now(),
+        ];
+        // A pseudo-random walk over four centuries, millisecond precision and below.
+        let mut t: i64 = 1_000_000_007;
+        for _ in 0..10_000 {
+            t = t
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            let seconds = (t >> 1).rem_euclid(400 * 31_556_952) + 1_000_000_000 - 200 * 31_556_952;
+            let nanos = ((t >> 3) as u64 % 1_000_000_000) as u32;
+            cases.push(Utc.timestamp_opt(seconds, nanos).unwrap());
+        }
+        for at in cases {
+            let ours = serde_json::to_string(&Timestamp(at)).unwrap();
+            let chrono = format!("\"{}\"", at.to_rfc3339_opts(SecondsFormat::Millis, true));
+            assert_eq!(ours, chrono);
+        }
+    }
+
+    #[test]
+    fn replies_with_a_ref_are_one_valid_object() {
+        let reference = Ref::parse("r\\1").unwrap();
+        let event = Event::Echo {
+            text: "hé \"x\"".into(),
+            at: Timestamp::now(),
+        };
+        let reply = event.to_reply(Some(&reference));
+        let value: serde_json::Value = serde_json::from_str(&reply).unwrap();
+        assert_eq!(value["ref"], "r\\1");
+        assert_eq!(value["type"], "echo");
+        assert_eq!(value["text"], "hé \"x\"");
+        assert_eq!(event.to_reply(None), event.to_json());
     }
 }
