@@ -20,61 +20,72 @@
 
 use std::{
     cell::{Cell, OnceCell, RefCell},
-    collections::{HashMap, VecDeque},
+    collections::VecDeque,
     pin::Pin,
     rc::Rc,
-    sync::atomic::{AtomicU32, Ordering},
+    sync::{
+        atomic::{AtomicU32, Ordering},
+        Arc,
+    },
     task::{Context as TaskContext, Poll, Waker},
 };
 
 use actix::prelude::*;
 use bytestring::ByteString;
 use futures_core::Stream;
+use rustc_hash::FxHashMap;
 
 use crate::protocol::MemberId;
 
-/// Which worker thread a courier serves; the hub groups recipients by it.
+/// Which worker thread a courier serves.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct CourierId(u32);
 
-/// The hub's handle on one worker's courier.
+/// The hub's handle on one worker's courier; equal handles reach the same thread, which
+/// is how rooms group their members ([`crate::hub::room::Room::by_route`]).
 #[derive(Clone)]
 pub struct CourierHandle {
     id: CourierId,
     addr: Addr<Courier>,
 }
 
-impl CourierHandle {
-    pub fn id(&self) -> CourierId {
-        self.id
+impl PartialEq for CourierHandle {
+    fn eq(&self, other: &Self) -> bool {
+        self.id == other.id
     }
+}
 
+impl std::fmt::Debug for CourierHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "courier {}", self.id.0)
+    }
+}
+
+impl CourierHandle {
     /// Queues `frame` for every member in `to` that lives on this courier's thread.
     pub fn post(&self, frame: ByteString, to: Addressees) {
         self.addr.do_send(Post { frame, to });
     }
 }
 
-/// Who a [`Post`] is for; one member (a reply) needs no allocation.
+/// Who a [`Post`] is for.
 pub enum Addressees {
+    /// One member (a reply).
     One(MemberId),
-    Many(Vec<MemberId>),
+    /// The members of a room on this courier's thread (shared with the room), but one.
+    Room {
+        ids: Arc<[MemberId]>,
+        except: Option<MemberId>,
+    },
 }
 
 impl Addressees {
-    fn as_slice(&self) -> &[MemberId] {
-        match self {
-            Addressees::One(id) => std::slice::from_ref(id),
-            Addressees::Many(ids) => ids,
-        }
-    }
-
-    pub fn len(&self) -> usize {
-        self.as_slice().len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.as_slice().is_empty()
+    fn iter(&self) -> impl Iterator<Item = MemberId> + '_ {
+        let (ids, except) = match self {
+            Addressees::One(id) => (std::slice::from_ref(id), None),
+            Addressees::Room { ids, except } => (&ids[..], *except),
+        };
+        ids.iter().copied().filter(move |id| Some(*id) != except)
     }
 }
 
@@ -110,16 +121,13 @@ impl Handler<Post> for Courier {
 
     fn handle(&mut self, post: Post, _: &mut Self::Context) {
         INBOXES.with_borrow(|inboxes| {
-            for id in post.to.as_slice() {
+            for id in post.to.iter() {
                 // No inbox: the connection has ended and its `Disconnect` is on the way.
-                let Some(inbox) = inboxes.get(id) else {
+                let Some(inbox) = inboxes.get(&id) else {
                     continue;
                 };
                 if let Err(pending_bytes) = inbox.push(&post.frame) {
-                    self.hub.do_send(Overflowed {
-                        id: *id,
-                        pending_bytes,
-                    });
+                    self.hub.do_send(Overflowed { id, pending_bytes });
                 }
             }
         });
@@ -131,7 +139,8 @@ thread_local! {
     /// thread belongs to one `HttpServer`, hence to one hub.
     static COURIER: OnceCell<CourierHandle> = const { OnceCell::new() };
     /// The inbox of every connection on this thread.
-    static INBOXES: RefCell<HashMap<MemberId, Rc<Inbox>>> = RefCell::new(HashMap::new());
+    /// (Keys are ids the server assigned, not client input: a fast hash is safe.)
+    static INBOXES: RefCell<FxHashMap<MemberId, Rc<Inbox>>> = RefCell::new(FxHashMap::default());
 }
 
 /// This thread's courier; the first call starts it on the current arbiter. Must be

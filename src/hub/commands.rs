@@ -3,8 +3,6 @@
 
 use std::sync::Arc;
 
-use bytestring::ByteString;
-
 use super::{messages::*, room::Room, Apply, Hub};
 use crate::protocol::{
     ErrorCode, Event, LeaveReason, MemberId, ProtocolError, Ref, RoomCount, RoomName, Sender,
@@ -55,7 +53,7 @@ impl Apply for Join {
                 .rooms
                 .entry(self.room.clone())
                 .or_insert_with(|| Room::new(history_len));
-            room.join(from, Timestamp::now());
+            room.join(from, Timestamp::now(), client.outbox.courier().clone());
         }
         // Joining a room one is already in just repeats `joined` (handy after a reconnect
         // race); only a real join is announced.
@@ -123,19 +121,12 @@ impl Apply for Say {
         };
         let sender = client.member(from, room.joined_at(from).unwrap_or(client.connected_at));
         let message = room.post(&self.room, Sender::Member(sender), Arc::from(self.text));
-        // Serialized once for everyone; only the sender's copy carries its `ref`.
+        // Serialized once for everyone; only the sender's copy carries its `ref`. The
+        // sender's copy goes first: its acknowledgement is not held up behind the room.
         let json = hub.encode(&Event::Message(message));
-        let frame = ByteString::from(json.clone());
-        match reference {
-            Some(reference) => {
-                hub.broadcast(&self.room, &frame, Some(from));
-                hub.send(
-                    from,
-                    crate::protocol::with_ref(json, Some(&reference)).into(),
-                );
-            }
-            None => hub.broadcast(&self.room, &frame, None),
-        }
+        let own_copy = crate::protocol::with_ref(json.clone(), reference.as_ref());
+        hub.send(from, own_copy.into());
+        hub.broadcast(&self.room, &json.into(), Some(from));
     }
 }
 

@@ -15,7 +15,7 @@ pub mod messages;
 pub mod room;
 
 use std::{
-    collections::{BTreeMap, BTreeSet, HashMap},
+    collections::{BTreeMap, BTreeSet},
     sync::{
         atomic::{AtomicU64, Ordering},
         Arc,
@@ -25,6 +25,7 @@ use std::{
 
 use actix::prelude::*;
 use bytestring::ByteString;
+use rustc_hash::FxHashMap;
 
 use crate::{
     config::Config,
@@ -94,9 +95,10 @@ impl Client {
 pub struct Hub {
     settings: HubSettings,
     ids: MemberIds,
-    clients: HashMap<MemberId, Client>,
+    /// Keyed by ids the hub assigned, not client input: a fast hash is safe.
+    clients: FxHashMap<MemberId, Client>,
     /// Sorted, so listings come out in a stable order.
-    rooms: BTreeMap<RoomName, Room>,
+    rooms: BTreeMap<RoomName, Room<CourierHandle>>,
     /// Evicted connections and when to reset their socket if they have not closed.
     evicted: Vec<(Instant, Arc<SessionLink>)>,
     stats: HubStats,
@@ -107,7 +109,7 @@ impl Hub {
         Self {
             settings,
             ids: MemberIds::default(),
-            clients: HashMap::new(),
+            clients: FxHashMap::default(),
             rooms: BTreeMap::new(),
             evicted: Vec::new(),
             stats: HubStats::default(),
@@ -140,35 +142,25 @@ impl Hub {
     }
 
     /// Sends one serialized frame to every member of `room` but `except`: one [`Post`]
-    /// per worker thread, carrying the same bytes and that worker's recipients.
+    /// per worker thread, carrying the same bytes and the room's member list for that
+    /// worker (shared, kept by the room between joins and leaves).
     ///
     /// [`Post`]: crate::courier::Post
     fn broadcast(&mut self, room: &RoomName, frame: &ByteString, except: Option<MemberId>) {
-        let Some(members) = self.rooms.get(room) else {
+        let Some(room) = self.rooms.get(room) else {
             return;
         };
-        // A handful of workers: a linear search beats a map.
-        let mut posts: Vec<(CourierHandle, Vec<MemberId>)> = Vec::new();
-        for (id, _) in members.members() {
-            if Some(id) == except {
-                continue;
-            }
-            let Some(client) = self.clients.get(&id) else {
-                continue;
-            };
-            let courier = client.outbox.courier();
-            match posts.iter_mut().find(|(c, _)| c.id() == courier.id()) {
-                Some((_, ids)) => ids.push(id),
-                None => {
-                    let mut ids = Vec::with_capacity(members.len());
-                    ids.push(id);
-                    posts.push((courier.clone(), ids));
-                }
-            }
-        }
-        for (courier, ids) in posts {
-            self.stats.frames_delivered += ids.len() as u64;
-            courier.post(frame.clone(), Addressees::Many(ids));
+        for (courier, ids) in room.by_route() {
+            // Ids are sorted: is `except` among this worker's members?
+            let skipped = except.is_some_and(|e| ids.binary_search(&e).is_ok());
+            self.stats.frames_delivered += (ids.len() - usize::from(skipped)) as u64;
+            courier.post(
+                frame.clone(),
+                Addressees::Room {
+                    ids: ids.clone(),
+                    except,
+                },
+            );
         }
     }
 

@@ -2,18 +2,29 @@
 //!
 //! Plain Rust with no actix: the hub owns every `Room` and is the only code that
 //! touches one, which is what keeps `seq` gap-free without locks.
+//!
+//! A room also remembers each member's *route* (for the hub, the courier of the worker
+//! thread the member's connection lives on) and keeps its members grouped by route, so a
+//! broadcast is one post per route with no per-member work in the hub. Joins and leaves
+//! are rare next to messages; the grouping is rebuilt on the first broadcast after one.
 
 use std::{
+    cell::OnceCell,
     collections::{BTreeMap, VecDeque},
     sync::Arc,
 };
 
 use crate::protocol::{ChatMessage, MemberId, RoomName, Sender, Timestamp};
 
+/// The members of one route, in id order.
+pub type RouteMembers<R> = (R, Arc<[MemberId]>);
+
 #[derive(Debug)]
-pub struct Room {
-    /// Members and when each joined; ordered by id, i.e. by connection order.
-    members: BTreeMap<MemberId, Timestamp>,
+pub struct Room<R> {
+    /// Members, when each joined and its route; ordered by id, i.e. by connection order.
+    members: BTreeMap<MemberId, (Timestamp, R)>,
+    /// `members` grouped by route; emptied by every join and leave.
+    by_route: OnceCell<Vec<RouteMembers<R>>>,
     /// `seq` of the last message posted; 0 before the first.
     last_seq: u64,
     /// The last `history_len` messages, oldest first.
@@ -21,36 +32,57 @@ pub struct Room {
     history_len: usize,
 }
 
-impl Room {
+impl<R: Clone + PartialEq> Room<R> {
     pub fn new(history_len: usize) -> Self {
         Self {
             members: BTreeMap::new(),
+            by_route: OnceCell::new(),
             last_seq: 0,
             history: VecDeque::with_capacity(history_len.min(64)),
             history_len,
         }
     }
 
-    /// Adds a member; `false` if it was already in.
-    pub fn join(&mut self, id: MemberId, at: Timestamp) -> bool {
+    /// Adds a member reached through `route`; `false` if it was already in.
+    pub fn join(&mut self, id: MemberId, at: Timestamp, route: R) -> bool {
         if self.members.contains_key(&id) {
             return false;
         }
-        self.members.insert(id, at);
+        self.members.insert(id, (at, route));
+        self.by_route.take();
         true
     }
 
     /// Removes a member, returning when it had joined.
     pub fn leave(&mut self, id: MemberId) -> Option<Timestamp> {
-        self.members.remove(&id)
+        let (at, _) = self.members.remove(&id)?;
+        self.by_route.take();
+        Some(at)
     }
 
     pub fn joined_at(&self, id: MemberId) -> Option<Timestamp> {
-        self.members.get(&id).copied()
+        self.members.get(&id).map(|(at, _)| *at)
     }
 
     pub fn members(&self) -> impl Iterator<Item = (MemberId, Timestamp)> + '_ {
-        self.members.iter().map(|(id, at)| (*id, *at))
+        self.members.iter().map(|(id, (at, _))| (*id, *at))
+    }
+
+    /// Every member, grouped by route (a handful of routes: one per worker thread).
+    pub fn by_route(&self) -> &[RouteMembers<R>] {
+        self.by_route.get_or_init(|| {
+            let mut groups: Vec<(R, Vec<MemberId>)> = Vec::new();
+            for (id, (_, route)) in &self.members {
+                match groups.iter_mut().find(|(r, _)| r == route) {
+                    Some((_, ids)) => ids.push(*id),
+                    None => groups.push((route.clone(), vec![*id])),
+                }
+            }
+            groups
+                .into_iter()
+                .map(|(route, ids)| (route, ids.into()))
+                .collect()
+        })
     }
 
     pub fn len(&self) -> usize {
@@ -97,7 +129,7 @@ mod tests {
 
     #[test]
     fn seq_starts_at_one_and_has_no_gaps() {
-        let mut room = Room::new(3);
+        let mut room: Room<()> = Room::new(3);
         let seqs: Vec<u64> = (0..5)
             .map(|i| {
                 room.post(&room_name(), Sender::Server, format!("m{i}").into())
@@ -109,23 +141,48 @@ mod tests {
 
     #[test]
     fn history_keeps_the_last_n_oldest_first() {
-        let mut room = Room::new(2);
+        let mut room: Room<()> = Room::new(2);
         for i in 0..4 {
             room.post(&room_name(), Sender::Server, format!("m{i}").into());
         }
         let texts: Vec<&str> = room.history().map(|m| &*m.text).collect();
         assert_eq!(texts, vec!["m2", "m3"]);
-        let mut silent = Room::new(0);
+        let mut silent: Room<()> = Room::new(0);
         silent.post(&room_name(), Sender::Server, "x".into());
         assert_eq!(silent.history().count(), 0);
     }
 
     #[test]
-    fn joining_twice_is_reported() {
-        let mut room = Room::new(1);
+    fn members_are_grouped_by_route_and_regrouped_after_joins_and_leaves() {
+        let mut room: Room<char> = Room::new(1);
         let now = Timestamp::now();
-        assert!(room.join(MemberId(1), now));
-        assert!(!room.join(MemberId(1), now));
+        for (id, route) in [(1, 'a'), (2, 'b'), (3, 'a'), (4, 'b'), (5, 'a')] {
+            room.join(MemberId(id), now, route);
+        }
+        let ids = |room: &Room<char>| -> Vec<(char, Vec<u64>)> {
+            room.by_route()
+                .iter()
+                .map(|(r, ids)| (*r, ids.iter().map(|id| id.0).collect()))
+                .collect()
+        };
+        assert_eq!(ids(&room), vec![('a', vec![1, 3, 5]), ('b', vec![2, 4])]);
+        room.leave(MemberId(3));
+        room.join(MemberId(6), now, 'c');
+        assert_eq!(
+            ids(&room),
+            vec![('a', vec![1, 5]), ('b', vec![2, 4]), ('c', vec![6])]
+        );
+        room.leave(MemberId(2));
+        room.leave(MemberId(4));
+        assert_eq!(ids(&room), vec![('a', vec![1, 5]), ('c', vec![6])]);
+    }
+
+    #[test]
+    fn joining_twice_is_reported() {
+        let mut room: Room<()> = Room::new(1);
+        let now = Timestamp::now();
+        assert!(room.join(MemberId(1), now, ()));
+        assert!(!room.join(MemberId(1), now, ()));
         assert_eq!(room.len(), 1);
         assert_eq!(room.leave(MemberId(1)), Some(now));
         assert!(room.is_empty());
