@@ -2,13 +2,14 @@
 
 use hubbub::{config::Config, startup::Application};
 
-/// With `--features mimalloc`: fan-out allocates and frees a small envelope per recipient
-/// across threads, where glibc's malloc showed up at 16-25 % of CPU in profiles; mimalloc
-/// cuts that but holds more memory per idle connection (22 vs 15 KiB at 9,000), so the
-/// system allocator stays the default (docs/benchmarks.md).
-#[cfg(feature = "mimalloc")]
+/// jemalloc (the default `jemalloc` feature): messages cross threads (a session allocates,
+/// the hub frees; the hub allocates, a worker frees), which glibc's malloc handles with
+/// arena locks and consolidation, 10-15 % of the CPU of a 100-room fan-out in profiles.
+/// jemalloc cut CPU per delivery by about 15 % there and held no more memory per idle
+/// connection (mimalloc, also tried, held 50 % more). Figures: docs/benchmarks.md.
+#[cfg(feature = "jemalloc")]
 #[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
 #[actix_web::main]
 async fn main() -> std::io::Result<()> {
