@@ -10,7 +10,7 @@ use crate::{
     admission::Ticket,
     outbox::SessionLink,
     session::ConnectionSettings,
-    shutdown::Shutdown,
+    shutdown::{GoingAway, Shutdown, Subscription},
     transport::{
         self, close_code, Incoming, Liveness, Reassembler, SocketCloser, WsContext, WsFrame,
     },
@@ -26,6 +26,8 @@ pub struct EchoSession {
     link: Arc<SessionLink>,
     watchdog: Addr<Watchdog>,
     shutdown: Shutdown,
+    /// On this thread's shutdown list while the actor lives.
+    going_away: Option<Subscription>,
     /// Holds this connection's slot under `MAX_CONNECTIONS`.
     _ticket: Ticket,
 }
@@ -47,6 +49,7 @@ impl EchoSession {
             liveness: Liveness::default(),
             _ticket: ticket,
             shutdown,
+            going_away: None,
         }
     }
 }
@@ -67,19 +70,7 @@ impl Actor for EchoSession {
                 ctx.ping(b"");
             }
         });
-        ctx.spawn(
-            self.shutdown
-                .triggered()
-                .into_actor(self)
-                .map(|_, echo, ctx| {
-                    transport::close(
-                        ctx,
-                        &mut echo.incoming,
-                        close_code::GOING_AWAY,
-                        "server shutting down",
-                    );
-                }),
-        );
+        self.going_away = self.shutdown.subscribe(ctx.address().recipient());
     }
     fn stopping(&mut self, _: &mut Self::Context) -> Running {
         self.link.release_socket();
@@ -106,5 +97,18 @@ impl StreamHandler<WsFrame> for EchoSession {
                 transport::close_for(ctx, &mut self.incoming, &violation);
             }
         }
+    }
+}
+
+impl Handler<GoingAway> for EchoSession {
+    type Result = ();
+
+    fn handle(&mut self, _: GoingAway, ctx: &mut Self::Context) {
+        transport::close(
+            ctx,
+            &mut self.incoming,
+            close_code::GOING_AWAY,
+            "server shutting down",
+        );
     }
 }

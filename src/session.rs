@@ -23,7 +23,7 @@ use crate::{
         Ref, RoomName, Timestamp, PROTOCOL_VERSION,
     },
     rate_limit::{RateLimiter, Verdict},
-    shutdown::Shutdown,
+    shutdown::{GoingAway, Shutdown, Subscription},
     transport::{
         self, close_code, Incoming, Liveness, Reassembler, SocketCloser, WsContext, WsFrame,
     },
@@ -76,6 +76,8 @@ pub struct Session {
     initial_room: Option<RoomName>,
     query_errors: Vec<ProtocolError>,
     shutdown: Shutdown,
+    /// On this thread's shutdown list while the actor lives.
+    going_away: Option<Subscription>,
     /// `None` when rate limiting is off.
     rate_limiter: Option<RateLimiter>,
     /// Holds this connection's slot under `MAX_CONNECTIONS`.
@@ -110,6 +112,7 @@ impl Session {
             query_errors: setup.query_errors,
             _ticket: setup.ticket,
             shutdown,
+            going_away: None,
         }
     }
 
@@ -253,19 +256,7 @@ impl Actor for Session {
             self.forward(Join { room }, None);
         }
         ctx.run_interval(self.settings.heartbeat_interval, Self::heartbeat);
-        ctx.spawn(
-            self.shutdown
-                .triggered()
-                .into_actor(self)
-                .map(|_, session, ctx| {
-                    transport::close(
-                        ctx,
-                        &mut session.incoming,
-                        close_code::GOING_AWAY,
-                        "server shutting down",
-                    );
-                }),
-        );
+        self.going_away = self.shutdown.subscribe(ctx.address().recipient());
     }
 
     fn stopping(&mut self, _: &mut Self::Context) -> Running {
@@ -332,5 +323,18 @@ impl Handler<Evict> for Session {
     fn handle(&mut self, msg: Evict, ctx: &mut Self::Context) {
         self.leave_reason = LeaveReason::Slow;
         transport::close(ctx, &mut self.incoming, msg.code, msg.reason);
+    }
+}
+
+impl Handler<GoingAway> for Session {
+    type Result = ();
+
+    fn handle(&mut self, _: GoingAway, ctx: &mut Self::Context) {
+        transport::close(
+            ctx,
+            &mut self.incoming,
+            close_code::GOING_AWAY,
+            "server shutting down",
+        );
     }
 }

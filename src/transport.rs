@@ -111,39 +111,60 @@ impl<S> FrameSizeGuard<S> {
                 chunk = &chunk[skip as usize..];
                 continue;
             }
+            // The usual case, a whole header in the chunk: read it in place.
+            if self.header_len == 0 && chunk.len() >= self.header.len() {
+                let Some((header_bytes, length)) = parse_header(chunk) else {
+                    unreachable!("14 bytes always hold a frame header")
+                };
+                if length > self.max_payload {
+                    return false;
+                }
+                self.payload_left = length;
+                chunk = &chunk[header_bytes..];
+                continue;
+            }
             self.header[self.header_len] = chunk[0];
             self.header_len += 1;
             chunk = &chunk[1..];
-            if self.header_len < 2 {
-                continue;
-            }
-            let short_length = self.header[1] & 0x7f;
-            let extended = match short_length {
-                126 => 2,
-                127 => 8,
-                _ => 0,
-            };
-            if self.header_len < 2 + extended {
-                continue;
-            }
-            let length = match extended {
-                0 => u64::from(short_length),
-                2 => u64::from(u16::from_be_bytes([self.header[2], self.header[3]])),
-                _ => u64::from_be_bytes(self.header[2..10].try_into().expect("8 header bytes")),
-            };
             // Refused as soon as the length is known, before the mask arrives.
-            if length > self.max_payload {
-                return false;
+            if let Some(length) = declared_length(&self.header[..self.header_len]) {
+                if length > self.max_payload {
+                    return false;
+                }
             }
-            let mask = if self.header[1] & 0x80 != 0 { 4 } else { 0 };
-            if self.header_len < 2 + extended + mask {
-                continue;
+            if let Some((_, length)) = parse_header(&self.header[..self.header_len]) {
+                self.payload_left = length;
+                self.header_len = 0;
             }
-            self.payload_left = length;
-            self.header_len = 0;
         }
         true
     }
+}
+
+/// The payload length a frame header declares, once its length bytes are in `header`.
+fn declared_length(header: &[u8]) -> Option<u64> {
+    let short_length = *header.get(1)? & 0x7f;
+    match short_length {
+        126 => Some(u64::from(u16::from_be_bytes(
+            header.get(2..4)?.try_into().ok()?,
+        ))),
+        127 => Some(u64::from_be_bytes(header.get(2..10)?.try_into().ok()?)),
+        short => Some(u64::from(short)),
+    }
+}
+
+/// `(header size, payload length)` once `bytes` hold a whole frame header (2 to 14
+/// bytes: the length's extension and the mask included).
+fn parse_header(bytes: &[u8]) -> Option<(usize, u64)> {
+    let length = declared_length(bytes)?;
+    let extended = match bytes[1] & 0x7f {
+        126 => 2,
+        127 => 8,
+        _ => 0,
+    };
+    let mask = if bytes[1] & 0x80 != 0 { 4 } else { 0 };
+    let size = 2 + extended + mask;
+    (bytes.len() >= size).then_some((size, length))
 }
 
 impl<S> futures_core::Stream for FrameSizeGuard<S>
@@ -659,6 +680,31 @@ mod tests {
             assert!(guard.scan(piece));
         }
         assert_eq!(guard.payload_left, 0);
+        // Whole chunks (headers read in place) and every split point agree.
+        for size in [1, 2, 3, 13, 14, 15, 64, bytes.len()] {
+            let mut guard = FrameSizeGuard::new((), 200);
+            for piece in bytes.chunks(size) {
+                assert!(guard.scan(piece), "chunks of {size}");
+            }
+            assert_eq!(
+                (guard.payload_left, guard.header_len),
+                (0, 0),
+                "chunks of {size}"
+            );
+        }
+        for split in 0..bytes.len() {
+            let mut guard = FrameSizeGuard::new((), 200);
+            assert!(guard.scan(&bytes[..split]) && guard.scan(&bytes[split..]));
+            assert_eq!(
+                (guard.payload_left, guard.header_len),
+                (0, 0),
+                "split at {split}"
+            );
+            // A third frame, over the limit, is refused wherever it starts.
+            let mut over = vec![0x81, 0x80 | 126, 0, 201, 1, 2, 3, 4];
+            over.extend(std::iter::repeat_n(b'c', 20));
+            assert!(!guard.scan(&over), "split at {split}");
+        }
         // A header declaring 2^63 - 1 bytes is refused before any payload.
         let mut huge = vec![0x81, 0x80 | 127];
         huge.extend(0x7fff_ffff_ffff_ffffu64.to_be_bytes());
