@@ -170,6 +170,9 @@ pub fn close_inbox(id: MemberId) {
     INBOXES.with_borrow_mut(|inboxes| inboxes.remove(&id));
 }
 
+/// Queue slots an empty inbox keeps; more is freed when it drains.
+const RETAINED_CAPACITY: usize = 64;
+
 /// Frames queued for one connection, and its budget.
 struct Inbox {
     frames: RefCell<VecDeque<ByteString>>,
@@ -216,13 +219,19 @@ impl Inbox {
     }
 
     fn pop(&self, cx: &TaskContext<'_>) -> Option<ByteString> {
-        match self.frames.borrow_mut().pop_front() {
+        let mut frames = self.frames.borrow_mut();
+        match frames.pop_front() {
             Some(frame) => {
                 self.pending_bytes
                     .set(self.pending_bytes.get() - frame.len());
                 Some(frame)
             }
             None => {
+                // After a burst, give the queue's memory back: an idle connection should
+                // not keep room for thousands of frames.
+                if frames.capacity() > RETAINED_CAPACITY {
+                    *frames = VecDeque::new();
+                }
                 let waker = match self.waker.take() {
                     Some(waker) if waker.will_wake(cx.waker()) => waker,
                     _ => cx.waker().clone(),
@@ -246,5 +255,52 @@ impl Stream for InboxStream {
             Some(frame) => Poll::Ready(Some(frame)),
             None => Poll::Pending,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn frame(len: usize) -> ByteString {
+        ByteString::from("x".repeat(len))
+    }
+
+    #[test]
+    fn an_inbox_keeps_order_and_counts_its_bytes() {
+        let inbox = Inbox::new(1000);
+        let cx = TaskContext::from_waker(Waker::noop());
+        for len in [10, 20, 30] {
+            inbox.push(&frame(len)).unwrap();
+        }
+        assert_eq!(inbox.pending_bytes.get(), 60);
+        let lengths: Vec<usize> = std::iter::from_fn(|| inbox.pop(&cx))
+            .map(|f| f.len())
+            .collect();
+        assert_eq!(lengths, vec![10, 20, 30]);
+        assert_eq!(inbox.pending_bytes.get(), 0);
+    }
+
+    #[test]
+    fn over_budget_is_reported_once_and_the_queue_is_freed() {
+        let inbox = Inbox::new(100);
+        let cx = TaskContext::from_waker(Waker::noop());
+        // An empty inbox takes any one frame, even one over the budget.
+        inbox.push(&frame(150)).unwrap();
+        assert_eq!(inbox.push(&frame(1)), Err(150));
+        assert!(inbox.pop(&cx).is_none(), "queued frames are dropped");
+        assert_eq!(inbox.push(&frame(1)), Ok(()), "reported once");
+        assert!(inbox.pop(&cx).is_none(), "later frames are dropped too");
+    }
+
+    #[test]
+    fn a_drained_inbox_gives_its_memory_back() {
+        let inbox = Inbox::new(1 << 20);
+        let cx = TaskContext::from_waker(Waker::noop());
+        for _ in 0..10_000 {
+            inbox.push(&frame(1)).unwrap();
+        }
+        while inbox.pop(&cx).is_some() {}
+        assert!(inbox.frames.borrow().capacity() <= RETAINED_CAPACITY);
     }
 }

@@ -122,6 +122,10 @@ pub struct HubStats {
     pub frames_serialized: u64,
     /// Frames queued to members; over `frames_serialized`, the fan-out factor.
     pub frames_delivered: u64,
+    /// Messages to the worker threads' couriers: one per worker per broadcast (carrying
+    /// the frame and that worker's recipients) and one per reply. Over
+    /// `frames_delivered`, how much delivering cost in cross-thread messages.
+    pub posts: u64,
     /// Members dropped for being too slow to read.
     pub members_dropped_slow: u64,
 }

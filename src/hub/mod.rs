@@ -125,6 +125,7 @@ impl Hub {
         if let Some(client) = self.clients.get(&id) {
             client.outbox.courier().post(frame, Addressees::One(id));
             self.stats.frames_delivered += 1;
+            self.stats.posts += 1;
         }
     }
 
@@ -154,6 +155,7 @@ impl Hub {
             // Ids are sorted: is `except` among this worker's members?
             let skipped = except.is_some_and(|e| ids.binary_search(&e).is_ok());
             self.stats.frames_delivered += (ids.len() - usize::from(skipped)) as u64;
+            self.stats.posts += 1;
             courier.post(
                 frame.clone(),
                 Addressees::Room {
