@@ -121,12 +121,18 @@ impl Apply for Say {
         };
         let sender = client.member(from, room.joined_at(from).unwrap_or(client.connected_at));
         let message = room.post(&self.room, Sender::Member(sender), Arc::from(self.text));
-        // Serialized once for everyone; only the sender's copy carries its `ref`. The
-        // sender's copy goes first: its acknowledgement is not held up behind the room.
+        // Serialized once for everyone; only the sender's copy carries its `ref`, and
+        // then goes first so its acknowledgement is not held up behind the room. Without
+        // a `ref`, the sender is one of the room: one post per worker in all.
         let json = hub.encode(&Event::Message(message));
-        let own_copy = crate::protocol::with_ref(json.clone(), reference.as_ref());
-        hub.send(from, own_copy.into());
-        hub.broadcast(&self.room, &json.into(), Some(from));
+        match reference {
+            Some(reference) => {
+                let own_copy = crate::protocol::with_ref(json.clone(), Some(&reference));
+                hub.send(from, own_copy.into());
+                hub.broadcast(&self.room, &json.into(), Some(from));
+            }
+            None => hub.broadcast(&self.room, &json.into(), None),
+        }
     }
 }
 
