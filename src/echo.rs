@@ -11,9 +11,7 @@ use crate::{
     outbox::SessionLink,
     session::ConnectionSettings,
     shutdown::{GoingAway, Shutdown, Subscription},
-    transport::{
-        self, close_code, Incoming, Liveness, Reassembler, SocketCloser, WsContext, WsFrame,
-    },
+    transport::{self, Incoming, Liveness, Reassembler, SocketCloser, WsContext, WsFrame},
     watchdog::{Watch, Watchdog},
 };
 
@@ -104,11 +102,6 @@ impl Handler<GoingAway> for EchoSession {
     type Result = ();
 
     fn handle(&mut self, _: GoingAway, ctx: &mut Self::Context) {
-        transport::close(
-            ctx,
-            &mut self.incoming,
-            close_code::GOING_AWAY,
-            "server shutting down",
-        );
+        transport::close_going_away(ctx, &mut self.incoming);
     }
 }

@@ -330,11 +330,6 @@ impl Handler<GoingAway> for Session {
     type Result = ();
 
     fn handle(&mut self, _: GoingAway, ctx: &mut Self::Context) {
-        transport::close(
-            ctx,
-            &mut self.incoming,
-            close_code::GOING_AWAY,
-            "server shutting down",
-        );
+        transport::close_going_away(ctx, &mut self.incoming);
     }
 }

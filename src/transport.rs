@@ -434,6 +434,19 @@ pub fn is_valid_close_code(code: u16) -> bool {
     matches!(code, 1000..=1003 | 1007..=1011 | 3000..=4999)
 }
 
+/// The server is shutting down: close 1001, the same for every kind of connection.
+pub fn close_going_away<A>(ctx: &mut WsContext<A>, incoming: &mut Reassembler)
+where
+    A: Actor<Context = WsContext<A>>,
+{
+    close(
+        ctx,
+        incoming,
+        close_code::GOING_AWAY,
+        "server shutting down",
+    );
+}
+
 /// Starts the closing handshake: sends a close frame with `code` and a short
 /// description, then waits (up to `CLOSE_TIMEOUT_MS`) for the client's close before the
 /// actor stops and TCP is closed. Stopping at once would close TCP while the client may

@@ -32,9 +32,8 @@ async fn a_message_to_fifty_members_is_serialized_once_and_posted_once_per_worke
     let delta = |field: &str| after[field].as_u64().unwrap() - before[field].as_u64().unwrap();
     assert_eq!(delta("frames_serialized"), 1, "{before} -> {after}");
     assert_eq!(delta("frames_delivered"), 50, "{before} -> {after}");
-    // The test server has two workers: the sender's own copy, then at most one post per
-    // worker for the other 49.
-    assert!(delta("posts") <= 3, "{before} -> {after}");
+    // The test server has two workers: at most one post each, whatever the room's size.
+    assert!(delta("posts") <= 2, "{before} -> {after}");
     assert_eq!(after["members"], 50);
     assert_eq!(after["rooms"], 1);
     assert_eq!(after["members_dropped_slow"], 0);
