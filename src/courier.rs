@@ -66,6 +66,14 @@ impl CourierHandle {
     pub fn post(&self, frame: ByteString, to: Addressees) {
         self.addr.do_send(Post { frame, to });
     }
+
+    /// Several posts in one message, delivered in order.
+    pub fn post_all(&self, posts: Vec<Post>) {
+        match <[Post; 1]>::try_from(posts) {
+            Ok([post]) => self.addr.do_send(post),
+            Err(posts) => self.addr.do_send(Posts(posts)),
+        }
+    }
 }
 
 /// Who a [`Post`] is for.
@@ -116,10 +124,13 @@ impl Actor for Courier {
     type Context = Context<Self>;
 }
 
-impl Handler<Post> for Courier {
-    type Result = ();
+/// Several posts in one message, in order (what the hub made while handling a batch).
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Posts(pub Vec<Post>);
 
-    fn handle(&mut self, post: Post, _: &mut Self::Context) {
+impl Courier {
+    fn deliver(&self, post: &Post) {
         INBOXES.with_borrow(|inboxes| {
             for id in post.to.iter() {
                 // No inbox: the connection has ended and its `Disconnect` is on the way.
@@ -131,6 +142,24 @@ impl Handler<Post> for Courier {
                 }
             }
         });
+    }
+}
+
+impl Handler<Post> for Courier {
+    type Result = ();
+
+    fn handle(&mut self, post: Post, _: &mut Self::Context) {
+        self.deliver(&post);
+    }
+}
+
+impl Handler<Posts> for Courier {
+    type Result = ();
+
+    fn handle(&mut self, posts: Posts, _: &mut Self::Context) {
+        for post in &posts.0 {
+            self.deliver(post);
+        }
     }
 }
 

@@ -16,7 +16,7 @@ use bytestring::ByteString;
 use crate::{
     admission::Ticket,
     courier,
-    hub::{messages::*, Hub},
+    hub::{mailbag, messages::*, Hub},
     outbox::{Evict, Outbox, SessionLink},
     protocol::{
         self, Command, DisplayName, Event, Inbound, LeaveReason, Limits, MemberId, ProtocolError,
@@ -122,11 +122,14 @@ impl Session {
     }
 
     fn forward<C: crate::hub::Apply>(&self, command: C, reference: Option<Ref>) {
-        self.hub.do_send(FromMember {
-            from: self.id,
-            reference,
-            command,
-        });
+        mailbag::send_to_hub(
+            &self.hub,
+            FromMember {
+                from: self.id,
+                reference,
+                command,
+            },
+        );
     }
 
     /// Spends a token for one incoming message; `false` if it must not be served.
@@ -235,11 +238,14 @@ impl Actor for Session {
             self.settings.max_pending_bytes,
         ));
         let courier = courier::local_courier(|| self.hub.clone().recipient());
-        self.hub.do_send(Connect {
-            id: self.id,
-            name: self.name.clone(),
-            outbox: Outbox::new(courier, ctx.address().recipient(), self.link.clone()),
-        });
+        mailbag::send_to_hub(
+            &self.hub,
+            Connect {
+                id: self.id,
+                name: self.name.clone(),
+                outbox: Outbox::new(courier, ctx.address().recipient(), self.link.clone()),
+            },
+        );
         let welcome = Event::Welcome {
             protocol: PROTOCOL_VERSION,
             id: self.id,
@@ -261,10 +267,13 @@ impl Actor for Session {
 
     fn stopping(&mut self, _: &mut Self::Context) -> Running {
         courier::close_inbox(self.id);
-        self.hub.do_send(Disconnect {
-            id: self.id,
-            reason: self.leave_reason,
-        });
+        mailbag::send_to_hub(
+            &self.hub,
+            Disconnect {
+                id: self.id,
+                reason: self.leave_reason,
+            },
+        );
         self.link.release_socket();
         Running::Stop
     }

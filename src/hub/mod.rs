@@ -11,6 +11,7 @@
 //! - `room.rs`: one room's members, `seq` and history (plain Rust).
 
 mod commands;
+pub mod mailbag;
 pub mod messages;
 pub mod room;
 
@@ -29,7 +30,7 @@ use rustc_hash::FxHashMap;
 
 use crate::{
     config::Config,
-    courier::{Addressees, CourierHandle, Overflowed},
+    courier::{Addressees, CourierHandle, Overflowed, Post},
     outbox::{Outbox, SessionLink},
     protocol::{
         ChatMessage, DisplayName, Event, LeaveReason, Member, MemberId, Ref, RoomName, Sender,
@@ -101,6 +102,9 @@ pub struct Hub {
     rooms: BTreeMap<RoomName, Room<CourierHandle>>,
     /// Evicted connections and when to reset their socket if they have not closed.
     evicted: Vec<(Instant, Arc<SessionLink>)>,
+    /// While a [`mailbag::Mailbag`] is handled: the posts made, by courier, sent at its
+    /// end in one message per courier.
+    held_posts: Option<Vec<(CourierHandle, Vec<Post>)>>,
     stats: HubStats,
 }
 
@@ -112,6 +116,7 @@ impl Hub {
             clients: FxHashMap::default(),
             rooms: BTreeMap::new(),
             evicted: Vec::new(),
+            held_posts: None,
             stats: HubStats::default(),
         }
     }
@@ -123,9 +128,23 @@ impl Hub {
     /// Queues a frame for one member.
     fn send(&mut self, id: MemberId, frame: ByteString) {
         if let Some(client) = self.clients.get(&id) {
-            client.outbox.courier().post(frame, Addressees::One(id));
+            let courier = client.outbox.courier().clone();
             self.stats.frames_delivered += 1;
-            self.stats.posts += 1;
+            self.post(&courier, frame, Addressees::One(id));
+        }
+    }
+
+    fn post(&mut self, courier: &CourierHandle, frame: ByteString, to: Addressees) {
+        post(&mut self.held_posts, &mut self.stats, courier, frame, to);
+    }
+
+    fn hold_posts(&mut self) {
+        self.held_posts.get_or_insert_with(Vec::new);
+    }
+
+    fn release_posts(&mut self) {
+        for (courier, posts) in self.held_posts.take().unwrap_or_default() {
+            courier.post_all(posts);
         }
     }
 
@@ -155,13 +174,16 @@ impl Hub {
             // Ids are sorted: is `except` among this worker's members?
             let skipped = except.is_some_and(|e| ids.binary_search(&e).is_ok());
             self.stats.frames_delivered += (ids.len() - usize::from(skipped)) as u64;
-            self.stats.posts += 1;
-            courier.post(
+            let to = Addressees::Room {
+                ids: ids.clone(),
+                except,
+            };
+            post(
+                &mut self.held_posts,
+                &mut self.stats,
+                courier,
                 frame.clone(),
-                Addressees::Room {
-                    ids: ids.clone(),
-                    except,
-                },
+                to,
             );
         }
     }
@@ -261,6 +283,25 @@ impl Hub {
             }
             false
         });
+    }
+}
+
+/// Hands a frame to a courier, or, while a mailbag is handled, holds it for the end.
+fn post(
+    held_posts: &mut Option<Vec<(CourierHandle, Vec<Post>)>>,
+    stats: &mut HubStats,
+    courier: &CourierHandle,
+    frame: ByteString,
+    to: Addressees,
+) {
+    stats.posts += 1;
+    let Some(held) = held_posts else {
+        return courier.post(frame, to);
+    };
+    let post = Post { frame, to };
+    match held.iter_mut().find(|(c, _)| c == courier) {
+        Some((_, posts)) => posts.push(post),
+        None => held.push((courier.clone(), vec![post])),
     }
 }
 
