@@ -7,6 +7,7 @@
 //! private to this module: a multi-node hub can replace it behind the same messages.
 //!
 //! - `messages.rs`: every message the hub takes;
+//! - `mailbag.rs`: how connections' messages reach it, batched per worker thread;
 //! - `commands.rs`: one handler per client command;
 //! - `room.rs`: one room's members, `seq` and history (plain Rust).
 
