@@ -3,6 +3,10 @@
 //! per-connection room limit.
 
 use serde_json::{json, Value};
+use tokio_tungstenite::tungstenite::{
+    protocol::{frame::coding::CloseCode, CloseFrame},
+    Message,
+};
 
 use crate::helpers::{spawn_app, spawn_app_with, Client};
 
@@ -301,6 +305,39 @@ async fn disconnect_sends_member_left_with_reason_disconnect() {
         room_counts(&mut ann).await,
         vec![json!({"name": "lobby", "members": 1})]
     );
+}
+
+#[actix_web::test]
+async fn what_a_member_says_right_before_closing_arrives_before_its_departure() {
+    // A connection's frames reach the hub in the order it sent them, its close last,
+    // however the server batches them on the way.
+    let app = spawn_app().await;
+    let mut ann = app.member("ann", "lobby").await;
+    let mut bob = app.member("bob", "lobby").await;
+    ann.expect("member_joined").await;
+    for i in 0..20 {
+        bob.send(json!({"type": "say", "room": "lobby", "text": format!("last words {i}")}))
+            .await;
+    }
+    bob.send(json!({"type": "leave", "room": "lobby"})).await;
+    // A complete closing handshake: bob waits for the server's close, reading what
+    // came before it (a client that drops its socket with unread data gets it reset).
+    bob.send_message(Message::Close(Some(CloseFrame {
+        code: CloseCode::Normal,
+        reason: "bye".into(),
+    })))
+    .await;
+    bob.expect_close(1000).await;
+
+    for i in 0..20 {
+        assert_eq!(
+            ann.expect("message").await["text"],
+            format!("last words {i}")
+        );
+    }
+    let departed = ann.expect("member_left").await;
+    assert_eq!(departed["reason"], "leave");
+    ann.sync().await;
 }
 
 #[actix_web::test]
