@@ -46,13 +46,6 @@ pub struct ChurnArgs {
 }
 
 impl ChurnArgs {
-    pub fn smoke(mut self) -> Self {
-        self.workers = self.workers.min(4);
-        self.rooms = self.rooms.clamp(1, 2);
-        self.duration = self.duration.min(1.0);
-        self
-    }
-
     fn path(&self) -> &str {
         self.path.as_deref().unwrap_or(self.protocol.default_path())
     }
@@ -65,87 +58,87 @@ impl Measure for ChurnArgs {
         &self.common
     }
 
-    fn shrunk(self) -> Self {
-        self.smoke()
+    fn smoke(mut self) -> Self {
+        self.workers = self.workers.min(4);
+        self.rooms = self.rooms.clamp(1, 2);
+        self.duration = self.duration.min(1.0);
+        self
     }
 
     async fn measure(&self) -> Result<Summary, String> {
-        measure(self).await
-    }
-}
-
-async fn measure(args: &ChurnArgs) -> Result<Summary, String> {
-    let target = Target::parse(&args.common.url)?;
-    let errors = Arc::new(ErrorLog::default());
-    let nonce = run_nonce();
-    let window = Window::starting_now(0.0, args.duration);
-    let mut tasks = JoinSet::new();
-    for worker in 0..args.workers.max(1) {
-        let cycle = Cycle {
-            url: target.ws(args.path()),
-            protocol: args.protocol,
-            name: format!("churn{worker}"),
-            room: format!("churn-{nonce}-{}", worker % args.rooms.max(1)),
+        let args = self;
+        let target = Target::parse(&args.common.url)?;
+        let errors = Arc::new(ErrorLog::default());
+        let nonce = run_nonce();
+        let window = Window::starting_now(0.0, args.duration);
+        let mut tasks = JoinSet::new();
+        for worker in 0..args.workers.max(1) {
+            let cycle = Cycle {
+                url: target.ws(args.path()),
+                protocol: args.protocol,
+                name: format!("churn{worker}"),
+                room: format!("churn-{nonce}-{}", worker % args.rooms.max(1)),
+            };
+            let errors = errors.clone();
+            tasks.spawn(async move {
+                let mut times = report::latency_histogram();
+                let mut cycles = 0u64;
+                while Instant::now() < window.deadline {
+                    let started = Instant::now();
+                    if let Err(why) = cycle.once().await {
+                        errors.record(format!("{}: {why}", cycle.name));
+                        break;
+                    }
+                    let finished = Instant::now();
+                    if window.counts(finished) {
+                        cycles += 1;
+                        report::record_latency(&mut times, finished - started);
+                    }
+                }
+                (cycles, times)
+            });
+        }
+        let mut cycles = 0;
+        let mut times = report::latency_histogram();
+        while let Some(joined) = tasks.join_next().await {
+            let (worker_cycles, worker_times): (u64, Histogram<u64>) =
+                joined.map_err(|err| format!("a worker task failed: {err}"))?;
+            cycles += worker_cycles;
+            report::merge(&mut times, &worker_times);
+        }
+        let leftover = match args.protocol {
+            Protocol::Hub => presence_empties(&target, &errors).await,
+            Protocol::Raw => None,
         };
-        let errors = errors.clone();
-        tasks.spawn(async move {
-            let mut times = report::latency_histogram();
-            let mut cycles = 0u64;
-            while Instant::now() < window.deadline {
-                let started = Instant::now();
-                if let Err(why) = cycle.once().await {
-                    errors.record(format!("{}: {why}", cycle.name));
-                    break;
-                }
-                let finished = Instant::now();
-                if window.counts(finished) {
-                    cycles += 1;
-                    report::record_latency(&mut times, finished - started);
-                }
-            }
-            (cycles, times)
-        });
-    }
-    let mut cycles = 0;
-    let mut times = report::latency_histogram();
-    while let Some(joined) = tasks.join_next().await {
-        let (worker_cycles, worker_times): (u64, Histogram<u64>) =
-            joined.map_err(|err| format!("a worker task failed: {err}"))?;
-        cycles += worker_cycles;
-        report::merge(&mut times, &worker_times);
-    }
-    let leftover = match args.protocol {
-        Protocol::Hub => presence_empties(&target, &errors).await,
-        Protocol::Raw => None,
-    };
 
-    let rate = cycles as f64 / window.seconds();
-    let [p50, p99, _] = report::quantiles(&times);
-    let mut summary = Summary::new("churn", args.common.label.as_deref());
-    summary
-        .field("protocol", args.protocol.name())
-        .field("path", args.path())
-        .field("workers", args.workers)
-        .field("duration_s", window.seconds())
-        .field("cycles", cycles)
-        .field("cycles_per_s", rate)
-        .field("rooms_left", leftover)
-        .latency(&times);
-    let presence = match leftover {
-        Some(0) => ", presence empty afterwards",
-        Some(_) => ", ROOMS LEFT OVER afterwards",
-        None => "",
-    };
-    summary.human(format!(
-        "churn {} {}: {} workers: {:.0} cycles/s, cycle p50 {} p99 {}{presence}",
-        args.protocol.name(),
-        args.path(),
-        args.workers,
-        rate,
-        report::micros(p50),
-        report::micros(p99),
-    ));
-    Ok(summary.finish(&errors))
+        let rate = cycles as f64 / window.seconds();
+        let [p50, p99, _] = report::quantiles(&times);
+        let mut summary = Summary::new("churn", args.common.label.as_deref());
+        summary
+            .field("protocol", args.protocol.name())
+            .field("path", args.path())
+            .field("workers", args.workers)
+            .field("duration_s", window.seconds())
+            .field("cycles", cycles)
+            .field("cycles_per_s", rate)
+            .field("rooms_left", leftover)
+            .latency(&times);
+        let presence = match leftover {
+            Some(0) => ", presence empty afterwards",
+            Some(_) => ", ROOMS LEFT OVER afterwards",
+            None => "",
+        };
+        summary.human(format!(
+            "churn {} {}: {} workers: {:.0} cycles/s, cycle p50 {} p99 {}{presence}",
+            args.protocol.name(),
+            args.path(),
+            args.workers,
+            rate,
+            report::micros(p50),
+            report::micros(p99),
+        ));
+        Ok(summary.finish(&errors))
+    }
 }
 
 /// One worker's connect-to-disconnect cycle.

@@ -52,14 +52,14 @@ pub trait Measure: Sized {
     const NAME: &'static str;
     fn common(&self) -> &Common;
     /// The same measurement, tiny (for `--smoke`).
-    fn shrunk(self) -> Self;
+    fn smoke(self) -> Self;
     fn measure(&self) -> impl std::future::Future<Output = Result<Summary, String>>;
 }
 
 /// Runs a mode, shrunk under `--smoke`; an error becomes a failed summary.
 pub async fn run<M: Measure>(args: M) -> Summary {
     let args = if args.common().smoke {
-        args.shrunk()
+        args.smoke()
     } else {
         args
     };

@@ -57,18 +57,6 @@ pub struct EchoArgs {
 }
 
 impl EchoArgs {
-    /// The tiny version for `--smoke`: a few connections, about a second, and few
-    /// enough messages per connection to pass hubbub's default rate limit.
-    pub fn smoke(mut self) -> Self {
-        self.connections = self.connections.min(4);
-        self.window = self.window.min(4);
-        self.size = self.size.min(64);
-        self.duration = self.duration.min(1.0);
-        self.warmup = 0.0;
-        self.max_messages = Some(self.max_messages.unwrap_or(150).min(150));
-        self
-    }
-
     fn path(&self) -> &str {
         self.path.as_deref().unwrap_or(self.protocol.default_path())
     }
@@ -99,72 +87,77 @@ impl Measure for EchoArgs {
         &self.common
     }
 
-    fn shrunk(self) -> Self {
-        self.smoke()
+    /// The tiny version for `--smoke`: a few connections, about a second, and few
+    /// enough messages per connection to pass hubbub's default rate limit.
+    fn smoke(mut self) -> Self {
+        self.connections = self.connections.min(4);
+        self.window = self.window.min(4);
+        self.size = self.size.min(64);
+        self.duration = self.duration.min(1.0);
+        self.warmup = 0.0;
+        self.max_messages = Some(self.max_messages.unwrap_or(150).min(150));
+        self
     }
 
     async fn measure(&self) -> Result<Summary, String> {
-        measure(self).await
-    }
-}
+        let args = self;
+        let target = Target::parse(&args.common.url)?;
+        let probe = args.common.server_pid.map(ServerProbe::new).transpose()?;
+        let errors = Arc::new(ErrorLog::default());
+        let url = target.ws(args.path());
+        let plan = Arc::new(Plan {
+            protocol: args.protocol,
+            window: args.window.max(1),
+            size: args.size,
+            max_messages: args.max_messages,
+        });
 
-async fn measure(args: &EchoArgs) -> Result<Summary, String> {
-    let target = Target::parse(&args.common.url)?;
-    let probe = args.common.server_pid.map(ServerProbe::new).transpose()?;
-    let errors = Arc::new(ErrorLog::default());
-    let url = target.ws(args.path());
-    let plan = Arc::new(Plan {
-        protocol: args.protocol,
-        window: args.window.max(1),
-        size: args.size,
-        max_messages: args.max_messages,
-    });
+        let connections = open_all(&url, args.connections, args.protocol).await?;
+        let window = Window::starting_now(args.warmup, args.duration);
+        let mut tasks = JoinSet::new();
+        for (index, ws) in connections.into_iter().enumerate() {
+            tasks.spawn(drive(ws, index, plan.clone(), window, errors.clone()));
+        }
+        let cpu = window.sample_cpu(probe, &errors).await;
+        let mut latency = report::latency_histogram();
+        let (mut measured, mut replies) = (0, 0);
+        while let Some(joined) = tasks.join_next().await {
+            let tally = joined.map_err(|err| format!("a connection task failed: {err}"))?;
+            measured += tally.measured;
+            replies += tally.replies;
+            report::merge(&mut latency, &tally.latency);
+        }
 
-    let connections = open_all(&url, args.connections, args.protocol).await?;
-    let window = Window::starting_now(args.warmup, args.duration);
-    let mut tasks = JoinSet::new();
-    for (index, ws) in connections.into_iter().enumerate() {
-        tasks.spawn(drive(ws, index, plan.clone(), window, errors.clone()));
+        let rate = measured as f64 / window.seconds();
+        let [p50, p99, p999] = report::quantiles(&latency);
+        let mut summary = Summary::new("echo", args.common.label.as_deref());
+        summary
+            .field("protocol", args.protocol.name())
+            .field("path", args.path())
+            .field("connections", args.connections)
+            .field("window", plan.window)
+            .field("size", args.size)
+            .field("duration_s", window.seconds())
+            .field("messages", measured)
+            .field("messages_total", replies)
+            .field("msgs_per_s", rate)
+            .latency(&latency)
+            .cpu(cpu, "msg", measured);
+        summary.human(format!(
+            "echo {} {}: {} conns x {} in flight x {} B: {:.0} msgs/s, p50 {} p99 {} p999 {}{}",
+            args.protocol.name(),
+            args.path(),
+            args.connections,
+            plan.window,
+            args.size,
+            rate,
+            report::micros(p50),
+            report::micros(p99),
+            report::micros(p999),
+            report::cpu_text(cpu, "msg", measured),
+        ));
+        Ok(summary.finish(&errors))
     }
-    let cpu = window.sample_cpu(probe, &errors).await;
-    let mut latency = report::latency_histogram();
-    let (mut measured, mut replies) = (0, 0);
-    while let Some(joined) = tasks.join_next().await {
-        let tally = joined.map_err(|err| format!("a connection task failed: {err}"))?;
-        measured += tally.measured;
-        replies += tally.replies;
-        report::merge(&mut latency, &tally.latency);
-    }
-
-    let rate = measured as f64 / window.seconds();
-    let [p50, p99, p999] = report::quantiles(&latency);
-    let mut summary = Summary::new("echo", args.common.label.as_deref());
-    summary
-        .field("protocol", args.protocol.name())
-        .field("path", args.path())
-        .field("connections", args.connections)
-        .field("window", plan.window)
-        .field("size", args.size)
-        .field("duration_s", window.seconds())
-        .field("messages", measured)
-        .field("messages_total", replies)
-        .field("msgs_per_s", rate)
-        .latency(&latency)
-        .cpu(cpu, "msg", measured);
-    summary.human(format!(
-        "echo {} {}: {} conns x {} in flight x {} B: {:.0} msgs/s, p50 {} p99 {} p999 {}{}",
-        args.protocol.name(),
-        args.path(),
-        args.connections,
-        plan.window,
-        args.size,
-        rate,
-        report::micros(p50),
-        report::micros(p99),
-        report::micros(p999),
-        report::cpu_text(cpu, "msg", measured),
-    ));
-    Ok(summary.finish(&errors))
 }
 
 /// Opens `count` connections (hub: each past its `welcome`); any failure ends the run.

@@ -88,24 +88,7 @@ pub struct FanoutArgs {
     pub max_messages: Option<u64>,
 }
 
-impl FanoutArgs {
-    /// The tiny version for `--smoke`.
-    pub fn smoke(mut self) -> Self {
-        self.rooms = match self.protocol {
-            Protocol::Hub => self.rooms.clamp(1, 2),
-            Protocol::Raw => 1,
-        };
-        self.members = self.members.min(3);
-        self.publishers = self.publishers.clamp(1, self.members);
-        self.window = self.window.min(4);
-        self.rate = self.rate.map(|rate| rate.min(50.0));
-        self.size = self.size.min(64);
-        self.duration = self.duration.min(1.0);
-        self.warmup = 0.0;
-        self.max_messages = Some(self.max_messages.unwrap_or(100).min(100));
-        self
-    }
-}
+impl FanoutArgs {}
 
 /// What every member task needs to know.
 #[derive(Debug)]
@@ -168,95 +151,104 @@ impl Measure for FanoutArgs {
         &self.common
     }
 
-    fn shrunk(self) -> Self {
-        self.smoke()
+    /// The tiny version for `--smoke`.
+    fn smoke(mut self) -> Self {
+        self.rooms = match self.protocol {
+            Protocol::Hub => self.rooms.clamp(1, 2),
+            Protocol::Raw => 1,
+        };
+        self.members = self.members.min(3);
+        self.publishers = self.publishers.clamp(1, self.members);
+        self.window = self.window.min(4);
+        self.rate = self.rate.map(|rate| rate.min(50.0));
+        self.size = self.size.min(64);
+        self.duration = self.duration.min(1.0);
+        self.warmup = 0.0;
+        self.max_messages = Some(self.max_messages.unwrap_or(100).min(100));
+        self
     }
 
     async fn measure(&self) -> Result<Summary, String> {
-        measure(self).await
-    }
-}
+        let args = self;
+        if args.protocol == Protocol::Raw && args.rooms != 1 {
+            return Err("--protocol raw has no rooms: use --rooms 1".into());
+        }
+        if args.members == 0 || args.publishers == 0 || args.publishers > args.members {
+            return Err("need 1 <= --publishers <= --members".into());
+        }
+        let target = Target::parse(&args.common.url)?;
+        let probe = args.common.server_pid.map(ServerProbe::new).transpose()?;
+        let errors = Arc::new(ErrorLog::default());
+        let plan = Arc::new(Plan {
+            protocol: args.protocol,
+            rooms: {
+                let nonce = run_nonce();
+                (0..args.rooms)
+                    .map(|room| format!("bench-{nonce}-{room}"))
+                    .collect()
+            },
+            publishers: args.publishers,
+            window: args.window.max(1) as u64,
+            rate: args.rate.filter(|rate| *rate > 0.0),
+            size: args.size,
+            max_messages: args.max_messages,
+        });
+        let path = args.path.as_deref().unwrap_or("/ws");
 
-async fn measure(args: &FanoutArgs) -> Result<Summary, String> {
-    if args.protocol == Protocol::Raw && args.rooms != 1 {
-        return Err("--protocol raw has no rooms: use --rooms 1".into());
-    }
-    if args.members == 0 || args.publishers == 0 || args.publishers > args.members {
-        return Err("need 1 <= --publishers <= --members".into());
-    }
-    let target = Target::parse(&args.common.url)?;
-    let probe = args.common.server_pid.map(ServerProbe::new).transpose()?;
-    let errors = Arc::new(ErrorLog::default());
-    let plan = Arc::new(Plan {
-        protocol: args.protocol,
-        rooms: {
-            let nonce = run_nonce();
-            (0..args.rooms)
-                .map(|room| format!("bench-{nonce}-{room}"))
-                .collect()
-        },
-        publishers: args.publishers,
-        window: args.window.max(1) as u64,
-        rate: args.rate.filter(|rate| *rate > 0.0),
-        size: args.size,
-        max_messages: args.max_messages,
-    });
-    let path = args.path.as_deref().unwrap_or("/ws");
+        let members = open_members(&target, path, &plan, args.members).await?;
+        let tallies: Vec<Arc<RoomTally>> = (0..args.rooms)
+            .map(|_| Arc::new(RoomTally::new(args.publishers)))
+            .collect();
+        let window = Window::starting_now(args.warmup, args.duration);
+        let mut tasks = JoinSet::new();
+        for ((room, member), ws) in members {
+            let member_task = Member {
+                room,
+                member,
+                plan: plan.clone(),
+                tally: tallies[room].clone(),
+                window,
+                errors: errors.clone(),
+            };
+            tasks.spawn(member_task.drive(ws));
+        }
+        let cpu = window.sample_cpu(probe, &errors).await;
+        let mut latency = report::latency_histogram();
+        let (mut measured, mut received, mut sent_measured, mut sent) = (0, 0, 0, 0);
+        while let Some(joined) = tasks.join_next().await {
+            let tally = joined.map_err(|err| format!("a member task failed: {err}"))?;
+            measured += tally.measured;
+            received += tally.received;
+            sent_measured += tally.sent_measured;
+            sent += tally.sent;
+            report::merge(&mut latency, &tally.latency);
+        }
 
-    let members = open_members(&target, path, &plan, args.members).await?;
-    let tallies: Vec<Arc<RoomTally>> = (0..args.rooms)
-        .map(|_| Arc::new(RoomTally::new(args.publishers)))
-        .collect();
-    let window = Window::starting_now(args.warmup, args.duration);
-    let mut tasks = JoinSet::new();
-    for ((room, member), ws) in members {
-        let member_task = Member {
-            room,
-            member,
-            plan: plan.clone(),
-            tally: tallies[room].clone(),
-            window,
-            errors: errors.clone(),
+        let seconds = window.seconds();
+        let [p50, p99, _] = report::quantiles(&latency);
+        let mut summary = Summary::new("fanout", args.common.label.as_deref());
+        summary
+            .field("protocol", args.protocol.name())
+            .field("rooms", args.rooms)
+            .field("members", args.members)
+            .field("publishers", args.publishers * args.rooms)
+            .field("window", plan.rate.is_none().then_some(plan.window))
+            .field("rate_per_publisher", plan.rate)
+            .field("size", args.size)
+            .field("duration_s", seconds)
+            .field("messages", sent_measured)
+            .field("msgs_per_s", sent_measured as f64 / seconds)
+            .field("deliveries", measured)
+            .field("deliveries_per_s", measured as f64 / seconds)
+            .field("messages_total", sent)
+            .field("deliveries_total", received)
+            .latency(&latency)
+            .cpu(cpu, "delivery", measured);
+        let load = match plan.rate {
+            Some(rate) => format!("{rate:.0}/s per publisher"),
+            None => format!("{} in flight", plan.window),
         };
-        tasks.spawn(member_task.drive(ws));
-    }
-    let cpu = window.sample_cpu(probe, &errors).await;
-    let mut latency = report::latency_histogram();
-    let (mut measured, mut received, mut sent_measured, mut sent) = (0, 0, 0, 0);
-    while let Some(joined) = tasks.join_next().await {
-        let tally = joined.map_err(|err| format!("a member task failed: {err}"))?;
-        measured += tally.measured;
-        received += tally.received;
-        sent_measured += tally.sent_measured;
-        sent += tally.sent;
-        report::merge(&mut latency, &tally.latency);
-    }
-
-    let seconds = window.seconds();
-    let [p50, p99, _] = report::quantiles(&latency);
-    let mut summary = Summary::new("fanout", args.common.label.as_deref());
-    summary
-        .field("protocol", args.protocol.name())
-        .field("rooms", args.rooms)
-        .field("members", args.members)
-        .field("publishers", args.publishers * args.rooms)
-        .field("window", plan.rate.is_none().then_some(plan.window))
-        .field("rate_per_publisher", plan.rate)
-        .field("size", args.size)
-        .field("duration_s", seconds)
-        .field("messages", sent_measured)
-        .field("msgs_per_s", sent_measured as f64 / seconds)
-        .field("deliveries", measured)
-        .field("deliveries_per_s", measured as f64 / seconds)
-        .field("messages_total", sent)
-        .field("deliveries_total", received)
-        .latency(&latency)
-        .cpu(cpu, "delivery", measured);
-    let load = match plan.rate {
-        Some(rate) => format!("{rate:.0}/s per publisher"),
-        None => format!("{} in flight", plan.window),
-    };
-    summary.human(format!(
+        summary.human(format!(
         "fanout {} {}x{} ({} publisher(s)/room, {load}): {:.0} deliveries/s ({:.0} msgs/s), latency p50 {} p99 {}{}",
         args.protocol.name(),
         args.rooms,
@@ -268,7 +260,8 @@ async fn measure(args: &FanoutArgs) -> Result<Summary, String> {
         report::micros(p99),
         report::cpu_text(cpu, "delivery", measured),
     ));
-    Ok(summary.finish(&errors))
+        Ok(summary.finish(&errors))
+    }
 }
 
 /// Part of a room name no earlier run on the same server has used.

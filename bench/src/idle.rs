@@ -51,13 +51,6 @@ pub struct IdleArgs {
 }
 
 impl IdleArgs {
-    pub fn smoke(mut self) -> Self {
-        self.connections = self.connections.min(20);
-        self.concurrency = self.concurrency.min(8);
-        self.hold = self.hold.min(0.5);
-        self
-    }
-
     fn path(&self) -> &str {
         self.path.as_deref().unwrap_or(self.protocol.default_path())
     }
@@ -70,92 +63,92 @@ impl Measure for IdleArgs {
         &self.common
     }
 
-    fn shrunk(self) -> Self {
-        self.smoke()
+    fn smoke(mut self) -> Self {
+        self.connections = self.connections.min(20);
+        self.concurrency = self.concurrency.min(8);
+        self.hold = self.hold.min(0.5);
+        self
     }
 
     async fn measure(&self) -> Result<Summary, String> {
-        measure(self).await
-    }
-}
+        let args = self;
+        let target = Target::parse(&args.common.url)?;
+        let probe = args.common.server_pid.map(ServerProbe::new).transpose()?;
+        raise_open_files(args.connections as u64 + SPARE_FDS)?;
+        let errors = Arc::new(ErrorLog::default());
+        let url = target.ws(args.path());
 
-async fn measure(args: &IdleArgs) -> Result<Summary, String> {
-    let target = Target::parse(&args.common.url)?;
-    let probe = args.common.server_pid.map(ServerProbe::new).transpose()?;
-    raise_open_files(args.connections as u64 + SPARE_FDS)?;
-    let errors = Arc::new(ErrorLog::default());
-    let url = target.ws(args.path());
+        let rss_before = probe.map(|probe| probe.rss_kib()).transpose()?;
+        let gate = Arc::new(Semaphore::new(args.concurrency.max(1)));
+        let (opened_tx, mut opened_rx) = mpsc::unbounded_channel();
+        let (stop_tx, stop_rx) = watch::channel(false);
+        let mut tasks = JoinSet::new();
+        let ramp_start = Instant::now();
+        for index in 0..args.connections {
+            let holder = Holder {
+                index,
+                url: url.clone(),
+                protocol: args.protocol,
+                errors: errors.clone(),
+            };
+            tasks.spawn(holder.hold(gate.clone(), opened_tx.clone(), stop_rx.clone()));
+        }
+        drop(opened_tx);
+        let mut opened = 0u64;
+        let mut ramp = Duration::ZERO;
+        while let Some(success) = opened_rx.recv().await {
+            if success {
+                opened += 1;
+                ramp = ramp_start.elapsed();
+            }
+        }
+        tokio::time::sleep(Duration::from_secs_f64(args.hold.max(0.0))).await;
+        let rss_after = probe.map(|probe| probe.rss_kib()).transpose()?;
+        let _ = stop_tx.send(true);
+        let mut pings = 0;
+        while let Some(joined) = tasks.join_next().await {
+            pings += joined.map_err(|err| format!("a connection task failed: {err}"))?;
+        }
 
-    let rss_before = probe.map(|probe| probe.rss_kib()).transpose()?;
-    let gate = Arc::new(Semaphore::new(args.concurrency.max(1)));
-    let (opened_tx, mut opened_rx) = mpsc::unbounded_channel();
-    let (stop_tx, stop_rx) = watch::channel(false);
-    let mut tasks = JoinSet::new();
-    let ramp_start = Instant::now();
-    for index in 0..args.connections {
-        let holder = Holder {
-            index,
-            url: url.clone(),
-            protocol: args.protocol,
-            errors: errors.clone(),
+        let handshakes_per_s = opened as f64 / ramp.as_secs_f64().max(1e-9);
+        let per_connection = match (rss_before, rss_after) {
+            (Some(before), Some(after)) if opened > 0 => {
+                Some((after as f64 - before as f64) / opened as f64)
+            }
+            _ => None,
         };
-        tasks.spawn(holder.hold(gate.clone(), opened_tx.clone(), stop_rx.clone()));
+        let mut summary = Summary::new("idle", args.common.label.as_deref());
+        summary
+            .field("protocol", args.protocol.name())
+            .field("path", args.path())
+            .field("connections", args.connections)
+            .field("opened", opened)
+            .field("ramp_s", ramp.as_secs_f64())
+            .field("handshakes_per_s", handshakes_per_s)
+            .field("hold_s", args.hold)
+            .field("pings_seen", pings)
+            .field("rss_before_kib", rss_before)
+            .field("rss_after_kib", rss_after)
+            .field("rss_per_conn_kib", per_connection);
+        let memory = match per_connection {
+            Some(kib) => format!(
+                ", server RSS {:.1} KiB/conn ({} -> {} KiB)",
+                kib,
+                rss_before.unwrap_or(0),
+                rss_after.unwrap_or(0)
+            ),
+            None => String::new(),
+        };
+        summary.human(format!(
+            "idle {} {}: {opened}/{} open, {:.0} handshakes/s over {:.2}s, {pings} pings{memory}",
+            args.protocol.name(),
+            args.path(),
+            args.connections,
+            handshakes_per_s,
+            ramp.as_secs_f64(),
+        ));
+        Ok(summary.finish(&errors))
     }
-    drop(opened_tx);
-    let mut opened = 0u64;
-    let mut ramp = Duration::ZERO;
-    while let Some(success) = opened_rx.recv().await {
-        if success {
-            opened += 1;
-            ramp = ramp_start.elapsed();
-        }
-    }
-    tokio::time::sleep(Duration::from_secs_f64(args.hold.max(0.0))).await;
-    let rss_after = probe.map(|probe| probe.rss_kib()).transpose()?;
-    let _ = stop_tx.send(true);
-    let mut pings = 0;
-    while let Some(joined) = tasks.join_next().await {
-        pings += joined.map_err(|err| format!("a connection task failed: {err}"))?;
-    }
-
-    let handshakes_per_s = opened as f64 / ramp.as_secs_f64().max(1e-9);
-    let per_connection = match (rss_before, rss_after) {
-        (Some(before), Some(after)) if opened > 0 => {
-            Some((after as f64 - before as f64) / opened as f64)
-        }
-        _ => None,
-    };
-    let mut summary = Summary::new("idle", args.common.label.as_deref());
-    summary
-        .field("protocol", args.protocol.name())
-        .field("path", args.path())
-        .field("connections", args.connections)
-        .field("opened", opened)
-        .field("ramp_s", ramp.as_secs_f64())
-        .field("handshakes_per_s", handshakes_per_s)
-        .field("hold_s", args.hold)
-        .field("pings_seen", pings)
-        .field("rss_before_kib", rss_before)
-        .field("rss_after_kib", rss_after)
-        .field("rss_per_conn_kib", per_connection);
-    let memory = match per_connection {
-        Some(kib) => format!(
-            ", server RSS {:.1} KiB/conn ({} -> {} KiB)",
-            kib,
-            rss_before.unwrap_or(0),
-            rss_after.unwrap_or(0)
-        ),
-        None => String::new(),
-    };
-    summary.human(format!(
-        "idle {} {}: {opened}/{} open, {:.0} handshakes/s over {:.2}s, {pings} pings{memory}",
-        args.protocol.name(),
-        args.path(),
-        args.connections,
-        handshakes_per_s,
-        ramp.as_secs_f64(),
-    ));
-    Ok(summary.finish(&errors))
 }
 
 /// One held connection.
