@@ -3,6 +3,8 @@
 
 use std::sync::Arc;
 
+use bytestring::ByteString;
+
 use super::{messages::*, room::Room, Apply, Hub};
 use crate::protocol::{
     ErrorCode, Event, LeaveReason, MemberId, ProtocolError, Ref, RoomCount, RoomName, Sender,
@@ -27,6 +29,15 @@ impl Hub {
         self.clients
             .get(&id)
             .is_some_and(|c| c.rooms.contains(room))
+    }
+}
+
+/// The requester's copy of a frame the others also get: the same bytes, shared, unless
+/// the request had a `ref`, which only this copy carries.
+fn own_copy(frame: &ByteString, reference: Option<&Ref>) -> ByteString {
+    match reference {
+        Some(reference) => crate::protocol::ref_spliced(frame, reference).into(),
+        None => frame.clone(),
     }
 }
 
@@ -124,14 +135,13 @@ impl Apply for Say {
         // Serialized once for everyone; only the sender's copy carries its `ref`, and
         // then goes first so its acknowledgement is not held up behind the room. Without
         // a `ref`, the sender is one of the room: one post per worker in all.
-        let json = hub.encode(&Event::Message(message));
+        let frame: ByteString = hub.encode(&Event::Message(message)).into();
         match reference {
             Some(reference) => {
-                let own_copy = crate::protocol::with_ref(json.clone(), Some(&reference));
-                hub.send(from, own_copy.into());
-                hub.broadcast(&self.room, &json.into(), Some(from));
+                hub.send(from, own_copy(&frame, Some(&reference)));
+                hub.broadcast(&self.room, &frame, Some(from));
             }
-            None => hub.broadcast(&self.room, &json.into(), None),
+            None => hub.broadcast(&self.room, &frame, None),
         }
     }
 }
@@ -149,14 +159,11 @@ impl Apply for Whisper {
             text: self.text,
             at: Timestamp::now(),
         };
-        let json = hub.encode(&whisper);
+        let frame: ByteString = hub.encode(&whisper).into();
         if self.to != from {
-            hub.send(self.to, json.clone().into());
+            hub.send(self.to, frame.clone());
         }
-        hub.send(
-            from,
-            crate::protocol::with_ref(json, reference.as_ref()).into(),
-        );
+        hub.send(from, own_copy(&frame, reference.as_ref()));
     }
 }
 
@@ -210,12 +217,9 @@ impl Apply for Rename {
                 member: client.member(from, joined_at.unwrap_or(client.connected_at)),
                 old_name: old_name.clone(),
             };
-            let json = hub.encode(&renamed);
-            hub.broadcast(&room_name, &json.clone().into(), Some(from));
-            hub.send(
-                from,
-                crate::protocol::with_ref(json, reference.as_ref()).into(),
-            );
+            let frame: ByteString = hub.encode(&renamed).into();
+            hub.broadcast(&room_name, &frame, Some(from));
+            hub.send(from, own_copy(&frame, reference.as_ref()));
         }
     }
 }

@@ -579,12 +579,10 @@ impl Event {
     }
 }
 
-/// Adds `"ref"` to an already serialized event, so a broadcast is serialized once and
-/// only the requester's copy is patched.
-pub fn with_ref(json: String, reference: Option<&Ref>) -> String {
-    let Some(reference) = reference else {
-        return json;
-    };
+/// A copy of the serialized event `json` with `"ref"` added first, so a broadcast is
+/// serialized once and only the requester's copy is patched; the original stays as it
+/// is (it is what everyone else gets).
+pub fn ref_spliced(json: &str, reference: &Ref) -> String {
     debug_assert!(json.starts_with('{'));
     let encoded_ref =
         serde_json::to_string(reference.as_str()).expect("a string always serializes");
@@ -681,7 +679,21 @@ mod tests {
     }
 
     #[test]
-    fn with_ref_patches_serialized_events() {
+    fn ref_spliced_patches_a_serialized_broadcast() {
+        let reference = Ref::parse("a\"b").unwrap();
+        let broadcast = Event::Left {
+            room: RoomName::parse("r").unwrap(),
+        }
+        .to_json();
+        let value: serde_json::Value =
+            serde_json::from_str(&ref_spliced(&broadcast, &reference)).unwrap();
+        assert_eq!(value["ref"], "a\"b");
+        assert_eq!(value["type"], "left");
+        assert_eq!(value["room"], "r");
+    }
+
+    #[test]
+    fn to_reply_adds_the_ref() {
         let reference = Ref::parse("a\"b").unwrap();
         let json = Event::Left {
             room: RoomName::parse("r").unwrap(),
