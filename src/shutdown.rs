@@ -94,3 +94,77 @@ impl Shutdown {
         Some(Subscription { key })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::{
+        sync::{
+            atomic::{AtomicUsize, Ordering},
+            Arc,
+        },
+        time::Duration,
+    };
+
+    use super::*;
+
+    /// Counts the `GoingAway`s it is told.
+    struct Listener(Arc<AtomicUsize>);
+
+    impl Actor for Listener {
+        type Context = Context<Self>;
+    }
+
+    impl Handler<GoingAway> for Listener {
+        type Result = ();
+
+        fn handle(&mut self, _: GoingAway, _: &mut Self::Context) {
+            self.0.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+
+    fn listener() -> (Arc<AtomicUsize>, Recipient<GoingAway>) {
+        let told = Arc::new(AtomicUsize::new(0));
+        (told.clone(), Listener(told).start().recipient())
+    }
+
+    async fn wait_until(what: &str, done: impl Fn() -> bool) {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+        while !done() {
+            assert!(tokio::time::Instant::now() < deadline, "{what}");
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
+
+    #[actix_rt::test]
+    async fn subscribers_are_told_once_and_a_dropped_subscription_is_not() {
+        let shutdown = Shutdown::default();
+        let (kept, kept_recipient) = listener();
+        let (dropped, dropped_recipient) = listener();
+        let _kept = shutdown.subscribe(kept_recipient);
+        drop(shutdown.subscribe(dropped_recipient));
+
+        shutdown.trigger();
+        wait_until("the subscriber is told", || {
+            kept.load(Ordering::SeqCst) == 1
+        })
+        .await;
+        // A round trip through the arbiter: anything else due has been delivered too.
+        let (probe, probe_recipient) = listener();
+        probe_recipient.do_send(GoingAway);
+        wait_until("the probe is told", || probe.load(Ordering::SeqCst) == 1).await;
+        assert_eq!(kept.load(Ordering::SeqCst), 1);
+        assert_eq!(dropped.load(Ordering::SeqCst), 0);
+    }
+
+    #[actix_rt::test]
+    async fn a_subscriber_after_the_trigger_is_told_at_once() {
+        let shutdown = Shutdown::default();
+        shutdown.trigger();
+        let (told, recipient) = listener();
+        assert!(shutdown.subscribe(recipient).is_none());
+        wait_until("the late subscriber is told", || {
+            told.load(Ordering::SeqCst) == 1
+        })
+        .await;
+    }
+}
