@@ -12,14 +12,15 @@
 //! The inbox is also where the outbound budget is kept (`MAX_PENDING_BYTES`): a frame
 //! counts against it from the moment the courier queues it until the connection's actor
 //! takes it (and hands it to actix-web-actors' writer). A connection over budget is
-//! reported to the hub ([`Overflowed`]), which drops it as slow; its queued frames are
-//! freed at once.
+//! reported to the supervisor ([`Overflowed`]), which drops it as slow; its queued
+//! frames are freed at once.
 //!
-//! Everything per connection here lives on that connection's thread (`Rc`, `Cell`); only
-//! [`Post`] and [`Overflowed`] cross threads.
+//! Everything per connection here lives on that connection's thread (`Rc`, `Cell`),
+//! owned by the thread's [`crate::worker::Worker`]; only [`Post`] and [`Overflowed`]
+//! cross threads.
 
 use std::{
-    cell::{Cell, OnceCell, RefCell},
+    cell::{Cell, RefCell},
     collections::VecDeque,
     pin::Pin,
     rc::Rc,
@@ -35,7 +36,7 @@ use bytestring::ByteString;
 use futures_core::Stream;
 use rustc_hash::FxHashMap;
 
-use crate::protocol::MemberId;
+use crate::{protocol::MemberId, supervisor::Overflowed};
 
 /// Which worker thread a courier serves.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -105,19 +106,27 @@ pub struct Post {
     pub to: Addressees,
 }
 
-/// A connection went over its outbound budget: the hub drops it as slow.
-#[derive(Message)]
-#[rtype(result = "()")]
-pub struct Overflowed {
-    pub id: MemberId,
-    /// What was queued when the frame that did not fit arrived.
-    pub pending_bytes: usize,
-}
-
 /// The actor on each worker thread that takes the hub's posts and fills the inboxes of
 /// the connections on that thread.
 pub struct Courier {
-    hub: Recipient<Overflowed>,
+    supervisor: Recipient<Overflowed>,
+    inboxes: Rc<Inboxes>,
+}
+
+impl Courier {
+    /// Starts the courier of the calling thread's connections (must run on an actix
+    /// arbiter: a worker thread).
+    pub fn start_here(supervisor: Recipient<Overflowed>, inboxes: Rc<Inboxes>) -> CourierHandle {
+        static NEXT_ID: AtomicU32 = AtomicU32::new(0);
+        CourierHandle {
+            id: CourierId(NEXT_ID.fetch_add(1, Ordering::Relaxed)),
+            addr: Courier {
+                supervisor,
+                inboxes,
+            }
+            .start(),
+        }
+    }
 }
 
 impl Actor for Courier {
@@ -131,17 +140,16 @@ pub struct Posts(pub Vec<Post>);
 
 impl Courier {
     fn deliver(&self, post: &Post) {
-        INBOXES.with_borrow(|inboxes| {
-            for id in post.to.iter() {
-                // No inbox: the connection has ended and its `Disconnect` is on the way.
-                let Some(inbox) = inboxes.get(&id) else {
-                    continue;
-                };
-                if let Err(pending_bytes) = inbox.push(&post.frame) {
-                    self.hub.do_send(Overflowed { id, pending_bytes });
-                }
+        let inboxes = self.inboxes.0.borrow();
+        for id in post.to.iter() {
+            // No inbox: the connection has ended and its `Disconnect` is on the way.
+            let Some(inbox) = inboxes.get(&id) else {
+                continue;
+            };
+            if let Err(pending_bytes) = inbox.push(&post.frame) {
+                self.supervisor.do_send(Overflowed { id, pending_bytes });
             }
-        });
+        }
     }
 }
 
@@ -163,40 +171,24 @@ impl Handler<Posts> for Courier {
     }
 }
 
-thread_local! {
-    /// This thread's courier, started by the first connection on the thread. A worker
-    /// thread belongs to one `HttpServer`, hence to one hub.
-    static COURIER: OnceCell<CourierHandle> = const { OnceCell::new() };
-    /// The inbox of every connection on this thread.
-    /// (Keys are ids the server assigned, not client input: a fast hash is safe.)
-    static INBOXES: RefCell<FxHashMap<MemberId, Rc<Inbox>>> = RefCell::new(FxHashMap::default());
-}
+/// The inbox of every connection on one worker thread, shared by its connections and
+/// its courier. (Keys are ids the server assigned, not client input: a fast hash is safe.)
+#[derive(Default)]
+pub struct Inboxes(RefCell<FxHashMap<MemberId, Rc<Inbox>>>);
 
-/// This thread's courier; the first call starts it on the current arbiter. Must be
-/// called from an actor running on a worker thread.
-pub fn local_courier(hub: impl FnOnce() -> Recipient<Overflowed>) -> CourierHandle {
-    static NEXT_ID: AtomicU32 = AtomicU32::new(0);
-    COURIER.with(|courier| {
-        courier
-            .get_or_init(|| CourierHandle {
-                id: CourierId(NEXT_ID.fetch_add(1, Ordering::Relaxed)),
-                addr: Courier { hub: hub() }.start(),
-            })
-            .clone()
-    })
-}
+impl Inboxes {
+    /// Gives member `id` an inbox holding at most `max_pending_bytes`; the returned
+    /// stream yields its frames in order. Close it with [`Inboxes::close`].
+    pub fn open(&self, id: MemberId, max_pending_bytes: usize) -> InboxStream {
+        let inbox = Rc::new(Inbox::new(max_pending_bytes));
+        self.0.borrow_mut().insert(id, inbox.clone());
+        InboxStream(inbox)
+    }
 
-/// Gives member `id` an inbox on this thread, holding at most `max_pending_bytes`;
-/// the returned stream yields its frames in order. Close it with [`close_inbox`].
-pub fn open_inbox(id: MemberId, max_pending_bytes: usize) -> InboxStream {
-    let inbox = Rc::new(Inbox::new(max_pending_bytes));
-    INBOXES.with_borrow_mut(|inboxes| inboxes.insert(id, inbox.clone()));
-    InboxStream(inbox)
-}
-
-/// The connection has ended: frames still queued for it are dropped.
-pub fn close_inbox(id: MemberId) {
-    INBOXES.with_borrow_mut(|inboxes| inboxes.remove(&id));
+    /// The connection has ended: frames still queued for it are dropped.
+    pub fn close(&self, id: MemberId) {
+        self.0.borrow_mut().remove(&id);
+    }
 }
 
 /// Queue slots an empty inbox keeps; more is freed when it drains.
@@ -273,7 +265,7 @@ impl Inbox {
 }
 
 /// A connection's end of its inbox; add it to the actor's context with `add_stream`.
-/// It never ends: the connection closes it with [`close_inbox`] when it stops.
+/// It never ends: the connection closes it with [`Inboxes::close`] when it stops.
 pub struct InboxStream(Rc<Inbox>);
 
 impl Stream for InboxStream {

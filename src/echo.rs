@@ -2,17 +2,17 @@
 //! unchanged (fragmented ones joined first), pings get pongs, and the client's close code
 //! is echoed. No JSON, no hub.
 
-use std::sync::Arc;
+use std::{rc::Rc, sync::Arc};
 
 use actix::prelude::*;
 
 use crate::{
     admission::Ticket,
-    outbox::SessionLink,
     session::ConnectionSettings,
-    shutdown::{GoingAway, Shutdown, Subscription},
+    shutdown::{GoingAway, Subscription},
+    supervisor::{ConnectionLink, Watch},
     transport::{self, Incoming, Liveness, Reassembler, SocketCloser, WsContext, WsFrame},
-    watchdog::{Watch, Watchdog},
+    worker::Worker,
 };
 
 pub struct EchoSession {
@@ -20,10 +20,9 @@ pub struct EchoSession {
     incoming: Reassembler,
     /// When anything last came from the client.
     liveness: Liveness,
-    /// Ticked by the heartbeat; the watchdog resets the socket if it stops.
-    link: Arc<SessionLink>,
-    watchdog: Addr<Watchdog>,
-    shutdown: Shutdown,
+    /// Ticked by the heartbeat; the supervisor resets the socket if it stops.
+    link: Arc<ConnectionLink>,
+    worker: Rc<Worker>,
     /// On this thread's shutdown list while the actor lives.
     going_away: Option<Subscription>,
     /// Holds this connection's slot under `MAX_CONNECTIONS`.
@@ -33,20 +32,18 @@ pub struct EchoSession {
 impl EchoSession {
     pub fn new(
         settings: Arc<ConnectionSettings>,
-        shutdown: Shutdown,
+        worker: Rc<Worker>,
         ticket: Ticket,
         socket: Option<SocketCloser>,
-        watchdog: Addr<Watchdog>,
     ) -> Self {
         Self {
-            link: Arc::new(SessionLink::new(socket)),
-            watchdog,
-            incoming: Reassembler::new(settings.max_message_bytes)
+            link: Arc::new(ConnectionLink::new(socket)),
+            worker,
+            incoming: Reassembler::new(settings.limits.max_message_bytes)
                 .with_close_timeout(settings.close_timeout),
             settings,
             liveness: Liveness::default(),
             _ticket: ticket,
-            shutdown,
             going_away: None,
         }
     }
@@ -56,8 +53,9 @@ impl Actor for EchoSession {
     type Context = WsContext<Self>;
 
     fn started(&mut self, ctx: &mut Self::Context) {
-        self.watchdog.do_send(Watch {
+        self.worker.watch(Watch {
             link: self.link.clone(),
+            member: None,
         });
         ctx.run_interval(self.settings.heartbeat_interval, |echo, ctx| {
             echo.link.tick();
@@ -68,10 +66,11 @@ impl Actor for EchoSession {
                 ctx.ping(b"");
             }
         });
-        self.going_away = self.shutdown.subscribe(ctx.address().recipient());
+        self.going_away = self.worker.on_shutdown(ctx.address().recipient());
     }
+
     fn stopping(&mut self, _: &mut Self::Context) -> Running {
-        self.link.release_socket();
+        self.link.end();
         Running::Stop
     }
 }

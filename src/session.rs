@@ -1,11 +1,13 @@
 //! The per-connection actor on `/ws`: decodes client frames, keeps the heartbeat, and
 //! forwards commands to the hub; delivers the hub's frames to its client.
 //!
-//! It owns no room state. It registers with the hub in `started` and deregisters in
-//! `stopping`, exactly once, and it records *why* it stopped so the hub can tell the
-//! rooms (`disconnect`, `timeout`, `slow`).
+//! It owns no room state. It registers with the hub (and the supervisor) in `started`
+//! and deregisters in `stopping`, exactly once, and it records *why* it stopped so the
+//! hub can tell the rooms (`disconnect`, `timeout`, `slow`). Everything it sends the hub
+//! goes through its worker thread's [`Worker`].
 
 use std::{
+    rc::Rc,
     sync::Arc,
     time::{Duration, Instant},
 };
@@ -13,20 +15,22 @@ use std::{
 use actix::prelude::*;
 use bytestring::ByteString;
 
+use hubbub_core::cmd::Join;
+
 use crate::{
     admission::Ticket,
-    courier,
-    hub::{mailbag, messages::*, Hub},
-    outbox::{Evict, Outbox, SessionLink},
+    hub::messages::{Connect, Disconnect, FromMember},
     protocol::{
         self, Command, DisplayName, Event, Inbound, LeaveReason, Limits, MemberId, ProtocolError,
         Ref, RoomName, Timestamp, PROTOCOL_VERSION,
     },
     rate_limit::{RateLimiter, Verdict},
-    shutdown::{GoingAway, Shutdown, Subscription},
+    shutdown::{GoingAway, Subscription},
+    supervisor::{ConnectionLink, Evict, Watch, WatchedMember},
     transport::{
-        self, close_code, Incoming, Liveness, Reassembler, SocketCloser, WsContext, WsFrame,
+        self, CloseCode, Incoming, Liveness, Reassembler, SocketCloser, WsContext, WsFrame,
     },
+    worker::Worker,
 };
 
 /// What every connection actor needs to know, built once from `Config` and shared.
@@ -36,13 +40,10 @@ pub struct ConnectionSettings {
     pub heartbeat_interval: Duration,
     /// Silence after which a client is dropped.
     pub client_timeout: Duration,
-    /// Largest message, fragments joined.
-    pub max_message_bytes: usize,
     /// How long a server-initiated close waits for the client's close.
     pub close_timeout: Duration,
-    /// The outbound budget of one `/ws` connection.
-    pub max_pending_bytes: usize,
-    /// Told to clients in `welcome`.
+    /// Told to clients in `welcome`, and enforced: the largest message (fragments
+    /// joined) and the outbound budget of one `/ws` connection come from here.
     pub limits: Limits,
     /// Per-connection rate limit on `/ws` (see `Config`); `rate_limit_per_s == 0` is off.
     pub rate_limit_per_s: u32,
@@ -62,20 +63,25 @@ pub struct SessionSetup {
     pub ticket: Ticket,
 }
 
+/// What the session does once, when it starts.
+struct Start {
+    name: DisplayName,
+    room: Option<RoomName>,
+    query_errors: Vec<ProtocolError>,
+}
+
 pub struct Session {
     id: MemberId,
-    name: DisplayName,
-    hub: Addr<Hub>,
+    worker: Rc<Worker>,
     settings: Arc<ConnectionSettings>,
-    link: Arc<SessionLink>,
+    link: Arc<ConnectionLink>,
     incoming: Reassembler,
     /// When anything (a frame, a pong) last came from the client.
     liveness: Liveness,
     /// Reported to the hub when the actor stops.
     leave_reason: LeaveReason,
-    initial_room: Option<RoomName>,
-    query_errors: Vec<ProtocolError>,
-    shutdown: Shutdown,
+    /// Taken in `started`. (The session keeps no name: the room state has it.)
+    start: Option<Start>,
     /// On this thread's shutdown list while the actor lives.
     going_away: Option<Subscription>,
     /// `None` when rate limiting is off.
@@ -85,12 +91,7 @@ pub struct Session {
 }
 
 impl Session {
-    pub fn new(
-        setup: SessionSetup,
-        hub: Addr<Hub>,
-        settings: Arc<ConnectionSettings>,
-        shutdown: Shutdown,
-    ) -> Self {
+    pub fn new(setup: SessionSetup, worker: Rc<Worker>, settings: Arc<ConnectionSettings>) -> Self {
         let rate_limiter = RateLimiter::new(
             settings.rate_limit_per_s,
             settings.rate_limit_burst,
@@ -100,18 +101,19 @@ impl Session {
         Self {
             rate_limiter,
             id: setup.id,
-            name: setup.name,
-            hub,
-            incoming: Reassembler::new(settings.max_message_bytes)
+            worker,
+            incoming: Reassembler::new(settings.limits.max_message_bytes)
                 .with_close_timeout(settings.close_timeout),
             settings,
-            link: Arc::new(SessionLink::new(setup.socket)),
+            link: Arc::new(ConnectionLink::new(setup.socket)),
             liveness: Liveness::default(),
             leave_reason: LeaveReason::Disconnect,
-            initial_room: setup.room,
-            query_errors: setup.query_errors,
+            start: Some(Start {
+                name: setup.name,
+                room: setup.room,
+                query_errors: setup.query_errors,
+            }),
             _ticket: setup.ticket,
-            shutdown,
             going_away: None,
         }
     }
@@ -121,15 +123,16 @@ impl Session {
         ctx.text(event.to_reply(reference));
     }
 
-    fn forward<C: crate::hub::Apply>(&self, command: C, reference: Option<Ref>) {
-        mailbag::send_to_hub(
-            &self.hub,
-            FromMember {
+    /// Answers a command here if it needs no room state, else hands it to the hub.
+    fn dispatch(&mut self, command: Command, reference: Option<Ref>, ctx: &mut WsContext<Self>) {
+        match command.answer_here(Timestamp::now()) {
+            Ok(reply) => self.reply(ctx, reference.as_ref(), &reply),
+            Err(command) => self.worker.send_to_hub(FromMember {
                 from: self.id,
                 reference,
                 command,
-            },
-        );
+            }),
+        }
     }
 
     /// Spends a token for one incoming message; `false` if it must not be served.
@@ -152,14 +155,13 @@ impl Session {
             }
             Verdict::Disconnect => {
                 log::info!(
-                    "member {} ({}): kept breaking the rate limit, closing with 1008",
-                    self.id,
-                    self.name
+                    "member {}: kept breaking the rate limit, closing with 1008",
+                    self.id
                 );
                 transport::close(
                     ctx,
                     &mut self.incoming,
-                    close_code::POLICY,
+                    CloseCode::POLICY.0,
                     "rate limit exceeded repeatedly",
                 );
                 false
@@ -195,30 +197,10 @@ impl Session {
         }
     }
 
-    /// One arm per client command: answer here or hand it to the hub.
-    fn dispatch(&mut self, command: Command, reference: Option<Ref>, ctx: &mut WsContext<Self>) {
-        match command {
-            Command::Echo { text } => {
-                let echo = Event::Echo {
-                    text,
-                    at: Timestamp::now(),
-                };
-                self.reply(ctx, reference.as_ref(), &echo)
-            }
-            Command::Join { room } => self.forward(Join { room }, reference),
-            Command::Leave { room } => self.forward(Leave { room }, reference),
-            Command::Say { room, text } => self.forward(Say { room, text }, reference),
-            Command::Whisper { to, text } => self.forward(Whisper { to, text }, reference),
-            Command::Who { room } => self.forward(Who { room }, reference),
-            Command::Rooms => self.forward(ListRooms, reference),
-            Command::Rename { name } => self.forward(Rename { name }, reference),
-        }
-    }
-
     fn heartbeat(&mut self, ctx: &mut WsContext<Self>) {
         self.link.tick();
         if self.liveness.silent_for() > self.settings.client_timeout {
-            log::info!("member {} ({}): no heartbeat, dropping", self.id, self.name);
+            log::info!("member {}: no heartbeat, dropping", self.id);
             self.leave_reason = LeaveReason::Timeout;
             ctx.stop();
             return;
@@ -231,50 +213,53 @@ impl Actor for Session {
     type Context = WsContext<Self>;
 
     fn started(&mut self, ctx: &mut Self::Context) {
+        let Some(start) = self.start.take() else {
+            return;
+        };
         // The inbox exists before the hub hears of this connection, so its first reply
         // has somewhere to go.
-        ctx.add_stream(courier::open_inbox(
-            self.id,
-            self.settings.max_pending_bytes,
-        ));
-        let courier = courier::local_courier(|| self.hub.clone().recipient());
-        mailbag::send_to_hub(
-            &self.hub,
-            Connect {
-                id: self.id,
-                name: self.name.clone(),
-                outbox: Outbox::new(courier, ctx.address().recipient(), self.link.clone()),
-            },
+        ctx.add_stream(
+            self.worker
+                .open_inbox(self.id, self.settings.limits.max_pending_bytes),
         );
+        self.worker.send_to_hub(Connect {
+            id: self.id,
+            name: start.name.clone(),
+            courier: self.worker.courier(),
+        });
+        self.worker.watch(Watch {
+            link: self.link.clone(),
+            member: Some(WatchedMember {
+                id: self.id,
+                evict: ctx.address().recipient(),
+            }),
+        });
         let welcome = Event::Welcome {
             protocol: PROTOCOL_VERSION,
             id: self.id,
-            name: self.name.clone(),
+            name: start.name,
             heartbeat_ms: self.settings.heartbeat_interval.as_millis() as u64,
             timeout_ms: self.settings.client_timeout.as_millis() as u64,
             limits: self.settings.limits.clone(),
         };
         self.reply(ctx, None, &welcome);
-        for error in std::mem::take(&mut self.query_errors) {
+        for error in start.query_errors {
             self.reply(ctx, None, &error.into());
         }
-        if let Some(room) = self.initial_room.take() {
-            self.forward(Join { room }, None);
+        if let Some(room) = start.room {
+            self.dispatch(Command::Join(Join { room }), None, ctx);
         }
         ctx.run_interval(self.settings.heartbeat_interval, Self::heartbeat);
-        self.going_away = self.shutdown.subscribe(ctx.address().recipient());
+        self.going_away = self.worker.on_shutdown(ctx.address().recipient());
     }
 
     fn stopping(&mut self, _: &mut Self::Context) -> Running {
-        courier::close_inbox(self.id);
-        mailbag::send_to_hub(
-            &self.hub,
-            Disconnect {
-                id: self.id,
-                reason: self.leave_reason,
-            },
-        );
-        self.link.release_socket();
+        self.worker.close_inbox(self.id);
+        self.worker.send_to_hub(Disconnect {
+            id: self.id,
+            reason: self.leave_reason,
+        });
+        self.link.end();
         Running::Stop
     }
 }
@@ -331,7 +316,7 @@ impl Handler<Evict> for Session {
 
     fn handle(&mut self, msg: Evict, ctx: &mut Self::Context) {
         self.leave_reason = LeaveReason::Slow;
-        transport::close(ctx, &mut self.incoming, msg.code, msg.reason);
+        transport::close(ctx, &mut self.incoming, msg.code.0, msg.reason);
     }
 }
 

@@ -2,11 +2,14 @@
 //! client close 1001 before the server stops.
 //!
 //! Connections do not each wait on the signal: a future spawned into an actor's context
-//! is polled on every wake-up of that actor, i.e. on every frame (about 1 % of the CPU of
-//! `/echo`). Instead each worker thread has one task that waits for it and then tells
-//! every connection registered on that thread ([`Shutdown::subscribe`]).
+//! is polled on every wake-up of that actor, i.e. on every frame. Instead each worker
+//! thread has one [`Listeners`] list (held by its [`crate::worker::Worker`]) and one task
+//! that waits for the signal and then tells every connection on the list.
 
-use std::cell::{Cell, RefCell};
+use std::{
+    cell::{Cell, RefCell},
+    rc::{Rc, Weak},
+};
 
 use actix::prelude::*;
 use rustc_hash::FxHashMap;
@@ -26,22 +29,66 @@ pub struct GoingAway;
 /// A connection's place on its thread's list; dropping it (with the actor) takes the
 /// connection off the list.
 pub struct Subscription {
+    list: Weak<Listeners>,
     key: u64,
 }
 
 impl Drop for Subscription {
     fn drop(&mut self) {
-        LISTENERS.with_borrow_mut(|listeners| listeners.remove(&self.key));
+        if let Some(list) = self.list.upgrade() {
+            list.listeners.borrow_mut().remove(&self.key);
+        }
     }
 }
 
-thread_local! {
-    /// The connections on this thread, by subscription key.
-    static LISTENERS: RefCell<FxHashMap<u64, Recipient<GoingAway>>> =
-        RefCell::new(FxHashMap::default());
-    static NEXT_KEY: Cell<u64> = const { Cell::new(0) };
-    /// Whether this thread's waiting task has been started.
-    static WATCHING: Cell<bool> = const { Cell::new(false) };
+/// The connections of one worker thread that are told when the server shuts down.
+pub struct Listeners {
+    shutdown: Shutdown,
+    listeners: RefCell<FxHashMap<u64, Recipient<GoingAway>>>,
+    next_key: Cell<u64>,
+    /// Whether the waiting task has been started (by the first subscriber, which runs
+    /// on the worker's arbiter).
+    watching: Cell<bool>,
+}
+
+impl Listeners {
+    pub fn new(shutdown: Shutdown) -> Rc<Self> {
+        Rc::new(Self {
+            shutdown,
+            listeners: RefCell::default(),
+            next_key: Cell::new(0),
+            watching: Cell::new(false),
+        })
+    }
+
+    /// Tells `listener`, an actor running on this list's thread, [`GoingAway`] when
+    /// shutdown is triggered, or at once if it already was. Keep the subscription for as
+    /// long as the actor lives.
+    pub fn subscribe(self: &Rc<Self>, listener: Recipient<GoingAway>) -> Option<Subscription> {
+        if self.shutdown.is_triggered() {
+            listener.do_send(GoingAway);
+            return None;
+        }
+        if !self.watching.replace(true) {
+            let triggered = self.shutdown.triggered();
+            let list = Rc::downgrade(self);
+            actix_rt::spawn(async move {
+                triggered.await;
+                if let Some(list) = list.upgrade() {
+                    for listener in list.listeners.take().into_values() {
+                        listener.do_send(GoingAway);
+                    }
+                }
+            });
+        }
+        let key = self.next_key.get();
+        self.next_key.set(key + 1);
+        self.listeners.borrow_mut().insert(key, listener);
+        Some(Subscription {
+            list: Rc::downgrade(self),
+            key,
+        })
+    }
 }
 
 impl Default for Shutdown {
@@ -69,29 +116,6 @@ impl Shutdown {
             // An error means the sender is gone, i.e. the server itself is gone.
             let _ = receiver.wait_for(|triggered| *triggered).await;
         }
-    }
-
-    /// Tells `listener`, an actor running on the calling thread, [`GoingAway`] when
-    /// shutdown is triggered, or at once if it already was. Keep the subscription for
-    /// as long as the actor lives.
-    pub fn subscribe(&self, listener: Recipient<GoingAway>) -> Option<Subscription> {
-        if self.is_triggered() {
-            listener.do_send(GoingAway);
-            return None;
-        }
-        if !WATCHING.replace(true) {
-            let triggered = self.triggered();
-            actix_rt::spawn(async move {
-                triggered.await;
-                for listener in LISTENERS.take().into_values() {
-                    listener.do_send(GoingAway);
-                }
-            });
-        }
-        let key = NEXT_KEY.get();
-        NEXT_KEY.set(key + 1);
-        LISTENERS.with_borrow_mut(|listeners| listeners.insert(key, listener));
-        Some(Subscription { key })
     }
 }
 
@@ -138,10 +162,11 @@ mod tests {
     #[actix_rt::test]
     async fn subscribers_are_told_once_and_a_dropped_subscription_is_not() {
         let shutdown = Shutdown::default();
+        let list = Listeners::new(shutdown.clone());
         let (kept, kept_recipient) = listener();
         let (dropped, dropped_recipient) = listener();
-        let _kept = shutdown.subscribe(kept_recipient);
-        drop(shutdown.subscribe(dropped_recipient));
+        let _kept = list.subscribe(kept_recipient);
+        drop(list.subscribe(dropped_recipient));
 
         shutdown.trigger();
         wait_until("the subscriber is told", || {
@@ -159,9 +184,10 @@ mod tests {
     #[actix_rt::test]
     async fn a_subscriber_after_the_trigger_is_told_at_once() {
         let shutdown = Shutdown::default();
+        let list = Listeners::new(shutdown.clone());
         shutdown.trigger();
         let (told, recipient) = listener();
-        assert!(shutdown.subscribe(recipient).is_none());
+        assert!(list.subscribe(recipient).is_none());
         wait_until("the late subscriber is told", || {
             told.load(Ordering::SeqCst) == 1
         })

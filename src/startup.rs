@@ -3,19 +3,21 @@
 
 use std::{io, net::TcpListener, sync::Arc, time::Instant};
 
-use actix::{Actor, Addr};
+use actix::Actor;
 use actix_web::{dev::ServerHandle, middleware, web, App, HttpServer};
 
 use crate::{
     admission::Admission,
     config::Config,
-    hub::{Hub, HubSettings},
+    hub::{backend::InMemory, Hub, MemberIds},
     protocol::{Limits, MAX_NAME_CHARS, MAX_REF_CHARS, MAX_ROOM_CHARS},
     routes::{self, AppState},
     session::ConnectionSettings,
     shutdown::Shutdown,
+    stats::Counters,
+    supervisor::{Supervisor, SupervisorSettings},
     transport,
-    watchdog::Watchdog,
+    worker::Worker,
 };
 
 /// A bound, not yet running server.
@@ -31,7 +33,6 @@ pub struct Controller {
     server: ServerHandle,
     shutdown: Shutdown,
     admission: Arc<Admission>,
-    hub: Addr<Hub>,
     config: Arc<Config>,
 }
 
@@ -45,28 +46,39 @@ impl Application {
 
     pub fn build_with_listener(config: Config, listener: TcpListener) -> io::Result<Self> {
         let port = listener.local_addr()?.port();
-        let hub_actor = Hub::new(HubSettings::from(&config));
-        let ids = hub_actor.member_ids();
-        let hub = hub_actor.start();
+        let counters = Arc::new(Counters::default());
+        let backend = InMemory::new(hubbub_core::Settings {
+            max_rooms_per_connection: config.max_rooms_per_connection,
+            history_len: config.history_len,
+        });
+        let hub = Hub::new(Box::new(backend), counters.clone()).start();
+        let supervisor = Supervisor::new(
+            SupervisorSettings {
+                sweep_interval: config.heartbeat_interval,
+                jammed_after: config.client_timeout + config.heartbeat_interval,
+            },
+            hub.clone().recipient(),
+            counters,
+        )
+        .start();
         let shutdown = Shutdown::default();
+        let state_shutdown = shutdown.clone();
         let admission = Arc::new(Admission::new(&config));
         let state = AppState {
             hub: hub.clone(),
             admission: admission.clone(),
-            watchdog: Watchdog::new(
-                config.heartbeat_interval,
-                config.client_timeout + config.heartbeat_interval,
-            )
-            .start(),
-            ids,
+            ids: MemberIds::default(),
             settings: Arc::new(connection_settings(&config)),
             shutdown: shutdown.clone(),
         };
         let static_dir = config.static_dir.clone();
+        // Runs once per worker thread, on that thread: each gets its own plumbing, bound
+        // to this server's hub, supervisor and shutdown.
         let mut server = HttpServer::new(move || {
+            let worker = Worker::new(hub.clone(), supervisor.clone(), shutdown.clone());
             App::new()
                 .wrap(middleware::NormalizePath::trim())
-                .configure(|cfg| routes::configure(cfg, state.clone(), &static_dir))
+                .configure(|cfg| routes::configure(cfg, state.clone(), worker, &static_dir))
                 .default_service(web::to(routes::error::not_found))
         })
         .on_connect(transport::on_connect)
@@ -80,9 +92,8 @@ impl Application {
         let server = server.listen(listener)?.run();
         let controller = Controller {
             server: server.handle(),
-            shutdown,
+            shutdown: state_shutdown,
             admission,
-            hub,
             config: Arc::new(config),
         };
         Ok(Self {
@@ -128,19 +139,13 @@ impl Controller {
     pub fn open_connections(&self) -> usize {
         self.admission.open_connections()
     }
-
-    pub fn hub(&self) -> &Addr<Hub> {
-        &self.hub
-    }
 }
 
 fn connection_settings(config: &Config) -> ConnectionSettings {
     ConnectionSettings {
         heartbeat_interval: config.heartbeat_interval,
         client_timeout: config.client_timeout,
-        max_message_bytes: config.max_message_bytes,
         close_timeout: config.close_timeout,
-        max_pending_bytes: config.max_pending_bytes,
         rate_limit_per_s: config.rate_limit_per_s,
         rate_limit_burst: config.rate_limit_burst,
         rate_limit_strikes: config.rate_limit_strikes,

@@ -10,7 +10,7 @@ use std::{sync::Mutex, time::Duration};
 use actix::Actor;
 use actix_http::ws::Item;
 use actix_web::{dev::Extensions, web, HttpRequest, HttpResponse};
-use actix_web_actors::ws::{self, CloseCode, CloseReason, ProtocolError};
+use actix_web_actors::ws::{self, CloseCode as WireCloseCode, CloseReason, ProtocolError};
 use bytes::{Bytes, BytesMut};
 use bytestring::ByteString;
 
@@ -18,6 +18,15 @@ pub use actix_web_actors::ws::WebsocketContext as WsContext;
 
 /// What a WebSocket stream yields to a connection actor.
 pub type WsFrame = Result<ws::Message, ProtocolError>;
+
+/// A close code the server sends (temporary shim until the transport split lands).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CloseCode(pub u16);
+
+impl CloseCode {
+    pub const POLICY: CloseCode = CloseCode(close_code::POLICY);
+    pub const TRY_AGAIN_LATER: CloseCode = CloseCode(close_code::TRY_AGAIN_LATER);
+}
 
 /// Close codes (RFC 6455 section 7.4) the server sends.
 pub mod close_code {
@@ -417,7 +426,9 @@ where
         // framing rules gets its close code, and TCP is closed at once.
         Violation::Protocol(_) | Violation::InvalidUtf8 => {
             ctx.close(Some(CloseReason {
-                code: CloseCode::from(violation.close_code().unwrap_or(close_code::PROTOCOL_ERROR)),
+                code: WireCloseCode::from(
+                    violation.close_code().unwrap_or(close_code::PROTOCOL_ERROR),
+                ),
                 description: Some(violation.description()),
             }));
             actix::ActorContext::stop(ctx);
@@ -465,7 +476,7 @@ pub fn close<A>(
     }
     incoming.closing = true;
     ctx.close(Some(CloseReason {
-        code: CloseCode::from(code),
+        code: WireCloseCode::from(code),
         description: Some(description.into()),
     }));
     ctx.run_later(incoming.close_timeout, |_, ctx| ctx.stop());

@@ -11,10 +11,13 @@
 //! commands per message to the hub, an idle one sends at once.
 //!
 //! Every message from a connection to the hub goes this way (`Connect`, commands,
-//! `Disconnect`), so each connection's messages keep their order.
+//! `Disconnect`), so each connection's messages keep their order. Each worker thread
+//! has one [`ToHub`], held by its [`crate::worker::Worker`] and bound to that server's
+//! hub.
 
 use std::{
     cell::{Cell, RefCell},
+    rc::Rc,
     task::{Poll, Waker},
 };
 
@@ -55,46 +58,68 @@ impl Handler<Mailbag> for Hub {
     }
 }
 
-thread_local! {
-    /// This thread's messages not yet sent.
-    static BAG: RefCell<Vec<Box<dyn ForHub>>> = const { RefCell::new(Vec::new()) };
-    /// The thread's carrier task, when it waits for an empty bag to fill.
-    static CARRIER: Cell<Option<Waker>> = const { Cell::new(None) };
-    static CARRIER_STARTED: Cell<bool> = const { Cell::new(false) };
+/// One worker thread's way to the hub: the bag of messages not yet sent, and the
+/// carrier task that sends it.
+pub struct ToHub {
+    hub: Addr<Hub>,
+    bag: RefCell<Vec<Box<dyn ForHub>>>,
+    /// The carrier task, when it waits for an empty bag to fill.
+    carrier: Cell<Option<Waker>>,
+    carrier_started: Cell<bool>,
 }
 
-/// Sends `message` to `hub` with the other messages of this thread's round. The first
-/// call on a thread must come from an actor on an actix arbiter (a connection's
-/// `started`), where it starts the thread's carrier task; later calls only wake it, which
-/// is safe anywhere, even while the arbiter is being torn down.
-pub fn send_to_hub<M: ForHub>(hub: &Addr<Hub>, message: M) {
-    if !CARRIER_STARTED.replace(true) {
-        actix_rt::spawn(carry(hub.clone()));
+impl ToHub {
+    pub fn new(hub: Addr<Hub>) -> Rc<Self> {
+        Rc::new(Self {
+            hub,
+            bag: RefCell::default(),
+            carrier: Cell::new(None),
+            carrier_started: Cell::new(false),
+        })
     }
-    let first = BAG.with_borrow_mut(|bag| {
-        bag.push(Box::new(message));
-        bag.len() == 1
-    });
-    if first {
-        // Scheduled behind the tasks already woken: it runs once they have had their turn.
-        if let Some(carrier) = CARRIER.take() {
-            carrier.wake();
+
+    /// Sends `message` to the hub with the other messages of this thread's round. The
+    /// first call must come from an actor on the worker's arbiter (a connection's
+    /// `started`), where it starts the carrier task; later calls only wake it, which is
+    /// safe anywhere, even while the arbiter is being torn down.
+    pub fn send<M: ForHub>(self: &Rc<Self>, message: M) {
+        if !self.carrier_started.replace(true) {
+            actix_rt::spawn(carry(Rc::downgrade(self)));
+        }
+        let first = {
+            let mut bag = self.bag.borrow_mut();
+            bag.push(Box::new(message));
+            bag.len() == 1
+        };
+        if first {
+            // Scheduled behind the tasks already woken: it runs once they have had their turn.
+            if let Some(carrier) = self.carrier.take() {
+                carrier.wake();
+            }
         }
     }
 }
 
-/// The thread's carrier: waits for the bag to fill, sends it whole, and waits again.
-async fn carry(hub: Addr<Hub>) {
+/// The carrier: waits for the bag to fill, sends it whole, and waits again; ends with
+/// its worker.
+async fn carry(to_hub: std::rc::Weak<ToHub>) {
     loop {
-        std::future::poll_fn(|cx| {
-            if BAG.with_borrow(Vec::is_empty) {
-                CARRIER.set(Some(cx.waker().clone()));
+        let ready = std::future::poll_fn(|cx| {
+            let Some(to_hub) = to_hub.upgrade() else {
+                return Poll::Ready(None);
+            };
+            if to_hub.bag.borrow().is_empty() {
+                to_hub.carrier.set(Some(cx.waker().clone()));
                 Poll::Pending
             } else {
-                Poll::Ready(())
+                Poll::Ready(Some(to_hub))
             }
         })
         .await;
-        hub.do_send(Mailbag(BAG.take()));
+        let Some(to_hub) = ready else {
+            return;
+        };
+        let bag = to_hub.bag.take();
+        to_hub.hub.do_send(Mailbag(bag));
     }
 }

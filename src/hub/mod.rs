@@ -1,50 +1,49 @@
-//! The hub: the session-manager actor that owns every room, member, `seq` and history.
-//!
-//! Connections and the HTTP API reach it only through the messages in [`messages`]; it
-//! answers connections through their [`Outbox`]: one post per worker thread to that
-//! worker's courier, which fills each connection's bounded inbox, so one slow reader
-//! can neither grow memory without bound nor hold anyone else up. All room state is
-//! private to this module: a multi-node hub can replace it behind the same messages.
+//! The hub: the session-manager actor. It hands every command to room state through
+//! the backend seam ([`backend::RoomBackend`]: in memory here, a shared store in a
+//! cluster), then delivers what comes back: each event encoded once, its recipients
+//! grouped by worker thread, one post per worker to that worker's courier, which fills
+//! each connection's bounded inbox. It keeps no room state of its own, only how to reach
+//! this node's connections and who of them is subscribed to which room.
 //!
 //! - `messages.rs`: every message the hub takes;
 //! - `mailbag.rs`: how connections' messages reach it, batched per worker thread;
-//! - `commands.rs`: one handler per client command;
-//! - `room.rs`: one room's members, `seq` and history (plain Rust).
+//! - `backend.rs`: the seam to room state, and the in-memory backend;
+//! - `sequencer.rs`: keeps a backend's answers in the order they were asked for;
+//! - `subscribers.rs`: a room's members on this node, grouped by worker.
 
-mod commands;
+pub mod backend;
 pub mod mailbag;
 pub mod messages;
-pub mod room;
+pub mod sequencer;
+pub mod subscribers;
 
 use std::{
-    collections::{BTreeMap, BTreeSet},
+    collections::BTreeMap,
     sync::{
         atomic::{AtomicU64, Ordering},
         Arc,
     },
-    time::{Duration, Instant},
 };
 
 use actix::prelude::*;
 use bytestring::ByteString;
+use hubbub_core::{Audience, Effect, Effects, Recipients};
 use rustc_hash::FxHashMap;
+use tokio::sync::oneshot;
 
 use crate::{
-    config::Config,
-    courier::{Addressees, CourierHandle, Overflowed, Post},
-    outbox::{Outbox, SessionLink},
-    protocol::{
-        ChatMessage, DisplayName, Event, LeaveReason, Member, MemberId, Ref, RoomName, Sender,
-        Timestamp,
-    },
-    transport::close_code,
+    courier::{Addressees, CourierHandle, Post},
+    protocol::{ref_spliced, Event, MemberId, Ref, RoomName},
+    stats::Counters,
 };
+use backend::RoomBackend;
 use messages::*;
-use room::Room;
+use sequencer::{then, Answer, Sequenced, Sequencer};
+use subscribers::Subscribers;
 
-/// Hands out member ids. Owned by the hub and shared with the `/ws` route, so a
-/// connection knows its id before its actor starts (no placeholder id); ids are never
-/// reused while the server runs.
+/// Hands out member ids. Shared with the `/ws` route, so a connection knows its id
+/// before its actor starts (no placeholder id); ids are never reused while the server
+/// runs.
 #[derive(Debug, Clone, Default)]
 pub struct MemberIds(Arc<AtomicU64>);
 
@@ -54,89 +53,161 @@ impl MemberIds {
     }
 }
 
-/// The settings the hub acts on, taken from [`Config`].
-#[derive(Debug, Clone)]
-pub struct HubSettings {
-    pub max_rooms_per_connection: usize,
-    pub history_len: usize,
-    /// How often the hub looks for jammed and evicted connections.
-    pub sweep_interval: Duration,
-    /// A connection whose heartbeat timer has not run for this long is jammed.
-    pub jammed_after: Duration,
-}
-
-impl From<&Config> for HubSettings {
-    fn from(config: &Config) -> Self {
-        Self {
-            max_rooms_per_connection: config.max_rooms_per_connection,
-            history_len: config.history_len,
-            sweep_interval: config.heartbeat_interval,
-            jammed_after: config.client_timeout + config.heartbeat_interval,
-        }
-    }
-}
-
-/// A connected member as the hub keeps it.
-struct Client {
-    name: DisplayName,
-    connected_at: Timestamp,
-    rooms: BTreeSet<RoomName>,
-    outbox: Outbox,
-}
-
-impl Client {
-    fn member(&self, id: MemberId, joined_at: Timestamp) -> Member {
-        Member {
-            id,
-            name: self.name.clone(),
-            joined_at,
-        }
-    }
-}
-
 pub struct Hub {
-    settings: HubSettings,
-    ids: MemberIds,
-    /// Keyed by ids the hub assigned, not client input: a fast hash is safe.
-    clients: FxHashMap<MemberId, Client>,
-    /// Sorted, so listings come out in a stable order.
-    rooms: BTreeMap<RoomName, Room<CourierHandle>>,
-    /// Evicted connections and when to reset their socket if they have not closed.
-    evicted: Vec<(Instant, Arc<SessionLink>)>,
+    backend: Box<dyn RoomBackend>,
+    /// This node's connections and the courier that reaches each. (Keyed by ids the
+    /// server assigned, not client input: a fast hash is safe.)
+    connections: FxHashMap<MemberId, CourierHandle>,
+    /// Who of this node's connections receives each room's events. Room names are
+    /// client input, hence a tree, not a fast hash.
+    subscribers: BTreeMap<RoomName, Subscribers<CourierHandle>>,
     /// While a [`mailbag::Mailbag`] is handled: the posts made, by courier, sent at its
     /// end in one message per courier.
     held_posts: Option<Vec<(CourierHandle, Vec<Post>)>>,
-    stats: HubStats,
+    sequencer: Sequencer<Self>,
+    counters: Arc<Counters>,
 }
 
 impl Hub {
-    pub fn new(settings: HubSettings) -> Self {
+    pub fn new(backend: Box<dyn RoomBackend>, counters: Arc<Counters>) -> Self {
         Self {
-            settings,
-            ids: MemberIds::default(),
-            clients: FxHashMap::default(),
-            rooms: BTreeMap::new(),
-            evicted: Vec::new(),
+            backend,
+            connections: FxHashMap::default(),
+            subscribers: BTreeMap::new(),
             held_posts: None,
-            stats: HubStats::default(),
+            sequencer: Sequencer::default(),
+            counters,
         }
     }
 
-    pub fn member_ids(&self) -> MemberIds {
-        self.ids.clone()
+    /// Carries out a backend's effects, in order. `requester` (with the request's
+    /// `reference`) is whom [`Audience::Requester`] means.
+    fn deliver(&mut self, requester: Option<MemberId>, reference: Option<&Ref>, effects: Effects) {
+        for effect in effects {
+            match effect {
+                Effect::Subscribe { member, room } => {
+                    if let Some(courier) = self.connections.get(&member) {
+                        let courier = courier.clone();
+                        self.subscribers
+                            .entry(room)
+                            .or_default()
+                            .add(member, courier);
+                    }
+                }
+                Effect::Unsubscribe { member, room } => {
+                    if let Some(subscribers) = self.subscribers.get_mut(&room) {
+                        subscribers.remove(member);
+                        if subscribers.is_empty() {
+                            self.subscribers.remove(&room);
+                        }
+                    }
+                }
+                Effect::Send { event, to } => self.send(&event, &to, requester, reference),
+            }
+        }
     }
 
-    /// Queues a frame for one member.
-    fn send(&mut self, id: MemberId, frame: ByteString) {
-        if let Some(client) = self.clients.get(&id) {
-            let courier = client.outbox.courier().clone();
-            self.stats.frames_delivered += 1;
+    /// Delivers one event to its recipients, serialized once for all of them.
+    fn send(
+        &mut self,
+        event: &Event,
+        to: &Recipients,
+        requester: Option<MemberId>,
+        reference: Option<&Ref>,
+    ) {
+        if let (Audience::Requester, None) = to.as_pair() {
+            // A reply alone: serialized with its `ref` in one buffer.
+            if let Some(id) = requester {
+                self.counters.frame_serialized();
+                self.send_to(id, event.to_reply(reference).into());
+            }
+            return;
+        }
+        self.counters.frame_serialized();
+        let frame: ByteString = event.to_json().into();
+        if reference.is_none() {
+            if let Some(room) = self.room_including_requester(to, requester) {
+                // Without a `ref` the requester's copy is the room's: one post per worker.
+                return self.broadcast(&room, &frame, None);
+            }
+        }
+        for audience in to.iter() {
+            match audience {
+                Audience::Requester => {
+                    if let Some(id) = requester {
+                        let own_copy = match reference {
+                            Some(reference) => ref_spliced(&frame, reference).into(),
+                            None => frame.clone(),
+                        };
+                        self.send_to(id, own_copy);
+                    }
+                }
+                Audience::Member(id) => self.send_to(*id, frame.clone()),
+                Audience::Room { room, except } => self.broadcast(room, &frame, *except),
+            }
+        }
+    }
+
+    /// The room of recipients "the requester, and the room but the requester" when the
+    /// requester is subscribed to that room: the same as "the whole room".
+    fn room_including_requester(
+        &self,
+        to: &Recipients,
+        requester: Option<MemberId>,
+    ) -> Option<RoomName> {
+        let requester = requester?;
+        let room = match to.as_pair() {
+            (Audience::Requester, Some(Audience::Room { room, except }))
+            | (Audience::Room { room, except }, Some(Audience::Requester))
+                if *except == Some(requester) =>
+            {
+                room
+            }
+            _ => return None,
+        };
+        self.subscribers
+            .get(room)
+            .is_some_and(|s| s.contains(requester))
+            .then(|| room.clone())
+    }
+
+    /// Queues a frame for one member of this node.
+    fn send_to(&mut self, id: MemberId, frame: ByteString) {
+        if let Some(courier) = self.connections.get(&id) {
+            let courier = courier.clone();
+            self.counters.frames_delivered(1);
             self.post(&courier, frame, Addressees::One(id));
         }
     }
 
+    /// Sends one serialized frame to every subscriber of `room` but `except`: one
+    /// [`Post`] per worker thread, carrying the same bytes and the room's subscribers on
+    /// that worker (shared, kept between joins and leaves).
+    fn broadcast(&mut self, room: &RoomName, frame: &ByteString, except: Option<MemberId>) {
+        let Some(subscribers) = self.subscribers.get(room) else {
+            return;
+        };
+        for (courier, ids) in subscribers.by_route() {
+            // Ids are sorted: is `except` among this worker's members?
+            let skipped = except.is_some_and(|e| ids.binary_search(&e).is_ok());
+            self.counters
+                .frames_delivered(ids.len() - usize::from(skipped));
+            let to = Addressees::Room {
+                ids: ids.clone(),
+                except,
+            };
+            post(
+                &mut self.held_posts,
+                &self.counters,
+                courier,
+                frame.clone(),
+                to,
+            );
+        }
+    }
+
     fn post(&mut self, courier: &CourierHandle, frame: ByteString, to: Addressees) {
-        post(&mut self.held_posts, &mut self.stats, courier, frame, to);
+        post(&mut self.held_posts, &self.counters, courier, frame, to);
     }
 
     fn hold_posts(&mut self) {
@@ -149,153 +220,32 @@ impl Hub {
         }
     }
 
-    /// Serializes an event; every frame the hub sends is made here, once, however many
-    /// members receive it (counted in [`HubStats::frames_serialized`]).
-    fn encode(&mut self, event: &Event) -> String {
-        self.stats.frames_serialized += 1;
-        event.to_json()
-    }
-
-    /// Queues an event as the reply to a request (with its `ref`).
-    fn reply(&mut self, id: MemberId, reference: Option<&Ref>, event: &Event) {
-        self.stats.frames_serialized += 1;
-        self.send(id, event.to_reply(reference).into());
-    }
-
-    /// Sends one serialized frame to every member of `room` but `except`: one [`Post`]
-    /// per worker thread, carrying the same bytes and the room's member list for that
-    /// worker (shared, kept by the room between joins and leaves).
-    ///
-    /// [`Post`]: crate::courier::Post
-    fn broadcast(&mut self, room: &RoomName, frame: &ByteString, except: Option<MemberId>) {
-        let Some(room) = self.rooms.get(room) else {
-            return;
-        };
-        for (courier, ids) in room.by_route() {
-            // Ids are sorted: is `except` among this worker's members?
-            let skipped = except.is_some_and(|e| ids.binary_search(&e).is_ok());
-            self.stats.frames_delivered += (ids.len() - usize::from(skipped)) as u64;
-            let to = Addressees::Room {
-                ids: ids.clone(),
-                except,
-            };
-            post(
-                &mut self.held_posts,
-                &mut self.stats,
-                courier,
-                frame.clone(),
-                to,
-            );
-        }
-    }
-
-    /// The room's members as clients see them.
-    fn members_of(&self, room: &RoomName) -> Vec<Member> {
-        self.rooms
-            .get(room)
-            .map(|room| {
-                room.members()
-                    .filter_map(|(id, at)| self.clients.get(&id).map(|c| c.member(id, at)))
-                    .collect()
-            })
-            .unwrap_or_default()
-    }
-
-    /// Takes a member out of every room and forgets it; only the first call for an id
-    /// does anything, so a disconnect is processed exactly once whatever its cause.
-    fn remove_client(&mut self, id: MemberId, reason: LeaveReason) {
-        let Some(client) = self.clients.remove(&id) else {
-            return;
-        };
-        log::info!(
-            "member {id} ({}) disconnected: {}",
-            client.name,
-            reason_str(reason)
-        );
-        for room_name in &client.rooms {
-            let Some(room) = self.rooms.get_mut(room_name) else {
-                continue;
-            };
-            let Some(joined_at) = room.leave(id) else {
-                continue;
-            };
-            if room.is_empty() {
-                self.rooms.remove(room_name);
-                continue;
-            }
-            let event = Event::MemberLeft {
-                room: room_name.clone(),
-                member: client.member(id, joined_at),
-                reason,
-            };
-            let frame = self.encode(&event);
-            self.broadcast(room_name, &frame.into(), None);
-        }
-    }
-
-    /// Drops a member that is too slow to read its frames: close 1013, and its rooms
-    /// hear `member_left` with reason `slow`.
-    fn drop_slow_member(&mut self, id: MemberId, pending_bytes: usize) {
-        let Some(client) = self.clients.get(&id) else {
-            return;
-        };
-        log::warn!(
-            "member {id} ({}) is too slow: {pending_bytes} bytes waiting; closing with 1013",
-            client.name,
-        );
-        client
-            .outbox
-            .evict(close_code::TRY_AGAIN_LATER, "too slow to read its frames");
-        self.stats.members_dropped_slow += 1;
-        self.evicted.push((
-            Instant::now() + self.settings.sweep_interval,
-            client.outbox.link().clone(),
-        ));
-        self.remove_client(id, LeaveReason::Slow);
-    }
-
-    /// Runs every `sweep_interval`: drops connections whose actor is jammed (its timer
-    /// stopped because its socket cannot be written) and resets the sockets of evicted
-    /// connections that have not closed by their deadline.
-    fn sweep(&mut self) {
-        let jammed: Vec<MemberId> = self
-            .clients
-            .iter()
-            .filter(|(_, c)| c.outbox.link().since_tick() > self.settings.jammed_after)
-            .map(|(id, _)| *id)
-            .collect();
-        for id in jammed {
-            if let Some(client) = self.clients.get(&id) {
-                log::warn!(
-                    "member {id} ({}) is jammed: resetting its connection",
-                    client.name
-                );
-                client.outbox.link().force_close();
-            }
-            self.remove_client(id, LeaveReason::Slow);
-        }
-        let now = Instant::now();
-        self.evicted.retain(|(deadline, link)| {
-            if *deadline > now {
-                return true;
-            }
-            if link.force_close() {
-                log::warn!("an evicted connection did not close in time: reset it");
-            }
-            false
+    /// Finishes an answer in order and hands `finish`'s result to whoever asked (the
+    /// HTTP API).
+    fn ask<T: 'static, R: 'static>(
+        &mut self,
+        ctx: &mut Context<Self>,
+        answer: Answer<T>,
+        finish: impl FnOnce(&mut Hub, T) -> R + 'static,
+    ) -> ResponseFuture<Result<R, Unanswered>> {
+        let (sender, receiver) = oneshot::channel();
+        then(self, ctx, answer, move |hub, _, value| {
+            // The asker may have given up (its request was cancelled): nothing to tell.
+            let _ = sender.send(finish(hub, value));
         });
+        Box::pin(async move { receiver.await.map_err(|_| Unanswered) })
     }
 }
 
 /// Hands a frame to a courier, or, while a mailbag is handled, holds it for the end.
 fn post(
     held_posts: &mut Option<Vec<(CourierHandle, Vec<Post>)>>,
-    stats: &mut HubStats,
+    counters: &Counters,
     courier: &CourierHandle,
     frame: ByteString,
     to: Addressees,
 ) {
-    stats.posts += 1;
+    counters.post();
     let Some(held) = held_posts else {
         return courier.post(frame, to);
     };
@@ -306,121 +256,99 @@ fn post(
     }
 }
 
-fn reason_str(reason: LeaveReason) -> &'static str {
-    match reason {
-        LeaveReason::Leave => "leave",
-        LeaveReason::Disconnect => "disconnect",
-        LeaveReason::Timeout => "timeout",
-        LeaveReason::Slow => "slow",
-    }
-}
-
 impl Actor for Hub {
     type Context = Context<Self>;
+}
 
-    fn started(&mut self, ctx: &mut Self::Context) {
-        ctx.run_interval(self.settings.sweep_interval, |hub, _| hub.sweep());
+impl Sequenced for Hub {
+    fn sequencer(&mut self) -> &mut Sequencer<Self> {
+        &mut self.sequencer
     }
 }
 
 impl Handler<Connect> for Hub {
     type Result = ();
 
-    fn handle(&mut self, msg: Connect, _: &mut Self::Context) {
-        log::info!("member {} ({}) connected", msg.id, msg.name);
-        self.clients.insert(
-            msg.id,
-            Client {
-                name: msg.name,
-                connected_at: Timestamp::now(),
-                rooms: BTreeSet::new(),
-                outbox: msg.outbox,
-            },
-        );
+    fn handle(&mut self, msg: Connect, ctx: &mut Self::Context) {
+        let id = msg.id;
+        self.connections.insert(id, msg.courier);
+        let answer = self.backend.connect(id, msg.name);
+        then(self, ctx, answer, move |hub, _, effects| {
+            hub.deliver(Some(id), None, effects)
+        });
+    }
+}
+
+impl Handler<FromMember> for Hub {
+    type Result = ();
+
+    fn handle(&mut self, msg: FromMember, ctx: &mut Self::Context) {
+        let FromMember {
+            from,
+            reference,
+            command,
+        } = msg;
+        let answer = self.backend.apply(from, command);
+        then(self, ctx, answer, move |hub, _, effects| {
+            hub.deliver(Some(from), reference.as_ref(), effects)
+        });
     }
 }
 
 impl Handler<Disconnect> for Hub {
     type Result = ();
 
-    fn handle(&mut self, msg: Disconnect, _: &mut Self::Context) {
-        self.remove_client(msg.id, msg.reason);
-    }
-}
-
-/// A client command the hub can carry out on behalf of member `from`.
-pub trait Apply: Send + 'static {
-    fn apply(self, hub: &mut Hub, from: MemberId, reference: Option<Ref>);
-}
-
-impl<C: Apply> Handler<FromMember<C>> for Hub {
-    type Result = ();
-
-    fn handle(&mut self, msg: FromMember<C>, _: &mut Self::Context) {
-        // A member already dropped (e.g. found slow) may still have commands in flight.
-        if !self.clients.contains_key(&msg.from) {
-            return;
-        }
-        msg.command.apply(self, msg.from, msg.reference);
-    }
-}
-
-impl Handler<Overflowed> for Hub {
-    type Result = ();
-
-    fn handle(&mut self, msg: Overflowed, _: &mut Self::Context) {
-        self.drop_slow_member(msg.id, msg.pending_bytes);
+    fn handle(&mut self, msg: Disconnect, ctx: &mut Self::Context) {
+        let id = msg.id;
+        let answer = self.backend.disconnect(id, msg.reason);
+        then(self, ctx, answer, move |hub, _, effects| {
+            hub.deliver(Some(id), None, effects);
+            hub.connections.remove(&id);
+        });
     }
 }
 
 impl Handler<DescribeRooms> for Hub {
-    type Result = Vec<RoomView>;
+    type Result = ResponseFuture<Result<Vec<crate::protocol::RoomView>, Unanswered>>;
 
-    fn handle(&mut self, _: DescribeRooms, _: &mut Self::Context) -> Vec<RoomView> {
-        self.rooms
-            .keys()
-            .map(|name| RoomView {
-                name: name.clone(),
-                members: self.members_of(name),
-                history: None,
-            })
-            .collect()
+    fn handle(&mut self, _: DescribeRooms, ctx: &mut Self::Context) -> Self::Result {
+        let answer = self.backend.rooms_view();
+        self.ask(ctx, answer, |_, rooms| rooms)
     }
 }
 
 impl Handler<DescribeRoom> for Hub {
-    type Result = Option<RoomView>;
+    type Result = ResponseFuture<Result<Option<crate::protocol::RoomView>, Unanswered>>;
 
-    fn handle(&mut self, msg: DescribeRoom, _: &mut Self::Context) -> Option<RoomView> {
-        let room = self.rooms.get(&msg.room)?;
-        Some(RoomView {
-            name: msg.room.clone(),
-            members: self.members_of(&msg.room),
-            history: Some(room.history().cloned().map(Event::Message).collect()),
-        })
+    fn handle(&mut self, msg: DescribeRoom, ctx: &mut Self::Context) -> Self::Result {
+        let answer = self.backend.room_view(msg.room);
+        self.ask(ctx, answer, |_, room| room)
     }
 }
 
 impl Handler<DescribeStats> for Hub {
-    type Result = HubStats;
+    type Result = ResponseFuture<Result<crate::stats::StatsView, Unanswered>>;
 
-    fn handle(&mut self, _: DescribeStats, _: &mut Self::Context) -> HubStats {
-        HubStats {
-            members: self.clients.len(),
-            rooms: self.rooms.len(),
-            ..self.stats.clone()
-        }
+    fn handle(&mut self, _: DescribeStats, ctx: &mut Self::Context) -> Self::Result {
+        let answer = self.backend.counts();
+        self.ask(ctx, answer, |hub, counts| {
+            hub.counters.view(counts.members, counts.rooms)
+        })
     }
 }
 
 impl Handler<Publish> for Hub {
-    type Result = Result<Arc<ChatMessage>, UnknownRoom>;
+    type Result = ResponseFuture<
+        Result<Result<Arc<crate::protocol::ChatMessage>, hubbub_core::UnknownRoom>, Unanswered>,
+    >;
 
-    fn handle(&mut self, msg: Publish, _: &mut Self::Context) -> Self::Result {
-        let room = self.rooms.get_mut(&msg.room).ok_or(UnknownRoom)?;
-        let message = room.post(&msg.room, Sender::Server, msg.text.into());
-        let frame: ByteString = self.encode(&Event::Message(message.clone())).into();
-        self.broadcast(&msg.room, &frame, None);
-        Ok(message)
+    fn handle(&mut self, msg: Publish, ctx: &mut Self::Context) -> Self::Result {
+        let answer = self.backend.publish(msg.room, msg.text);
+        self.ask(ctx, answer, |hub, published| {
+            published.map(|(message, effects)| {
+                hub.deliver(None, None, effects);
+                message
+            })
+        })
     }
 }

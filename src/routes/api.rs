@@ -5,9 +5,10 @@ use serde::{Deserialize, Serialize};
 
 use super::{error::ApiError, AppState};
 use crate::{
-    hub::messages::{DescribeRoom, DescribeRooms, DescribeStats, Publish, RoomView, UnknownRoom},
-    protocol::{RoomName, Timestamp},
+    hub::messages::{DescribeRoom, DescribeRooms, DescribeStats, Publish, Unanswered},
+    protocol::{RoomName, RoomView, Timestamp},
 };
+use hubbub_core::UnknownRoom;
 
 /// JSON bodies may be up to six times the message limit: that is what JSON escaping
 /// (`\u0000`) can turn a `MAX_MESSAGE_BYTES` text into. The text itself is checked after.
@@ -37,7 +38,8 @@ pub async fn stats(state: web::Data<AppState>) -> Result<HttpResponse, ApiError>
         .hub
         .send(DescribeStats)
         .await
-        .map_err(hub_unavailable)?;
+        .map_err(hub_unavailable)?
+        .map_err(unanswered)?;
     Ok(HttpResponse::Ok().json(stats))
 }
 
@@ -46,7 +48,8 @@ pub async fn list_rooms(state: web::Data<AppState>) -> Result<HttpResponse, ApiE
         .hub
         .send(DescribeRooms)
         .await
-        .map_err(hub_unavailable)?;
+        .map_err(hub_unavailable)?
+        .map_err(unanswered)?;
     Ok(HttpResponse::Ok().json(RoomList { rooms }))
 }
 
@@ -60,6 +63,7 @@ pub async fn get_room(
         .send(DescribeRoom { room: room.clone() })
         .await
         .map_err(hub_unavailable)?
+        .map_err(unanswered)?
     {
         Some(view) => Ok(HttpResponse::Ok().json(view)),
         None => Err(unknown_room(&room)),
@@ -85,7 +89,7 @@ pub async fn publish(
 ) -> Result<HttpResponse, ApiError> {
     let room = parse_room(&path)?;
     let text = body.into_inner().text;
-    let limit = state.settings.max_message_bytes;
+    let limit = state.settings.limits.max_message_bytes;
     if text.len() > limit {
         return Err(ApiError::new(
             StatusCode::PAYLOAD_TOO_LARGE,
@@ -100,7 +104,8 @@ pub async fn publish(
             text,
         })
         .await
-        .map_err(hub_unavailable)?;
+        .map_err(hub_unavailable)?
+        .map_err(unanswered)?;
     match result {
         Ok(message) => Ok(HttpResponse::Accepted().json(Published {
             room: message.room.clone(),
@@ -124,6 +129,10 @@ fn unknown_room(room: &RoomName) -> ApiError {
         "unknown_room",
         format!("room {room} does not exist (a room exists while it has members)"),
     )
+}
+
+fn unanswered(_: Unanswered) -> ApiError {
+    hub_unavailable(actix::MailboxError::Closed)
 }
 
 fn hub_unavailable(err: actix::MailboxError) -> ApiError {

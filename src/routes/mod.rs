@@ -6,7 +6,7 @@ pub mod error;
 pub mod health;
 pub mod ws;
 
-use std::sync::Arc;
+use std::{rc::Rc, sync::Arc};
 
 use actix::Addr;
 use actix_web::web;
@@ -16,7 +16,7 @@ use crate::{
     hub::{Hub, MemberIds},
     session::ConnectionSettings,
     shutdown::Shutdown,
-    watchdog::Watchdog,
+    worker::Worker,
 };
 
 /// What every handler can reach (cloned per worker, so everything here is cheap).
@@ -24,16 +24,22 @@ use crate::{
 pub struct AppState {
     pub hub: Addr<Hub>,
     pub admission: Arc<Admission>,
-    pub watchdog: Addr<Watchdog>,
     pub ids: MemberIds,
     pub settings: Arc<ConnectionSettings>,
     pub shutdown: Shutdown,
 }
 
 /// Registers every route; the page is served last so it never shadows an API path.
-pub fn configure(cfg: &mut web::ServiceConfig, state: AppState, static_dir: &std::path::Path) {
-    let max_message_bytes = state.settings.max_message_bytes;
+/// `worker` is this worker thread's plumbing, built for it by the server's factory.
+pub fn configure(
+    cfg: &mut web::ServiceConfig,
+    state: AppState,
+    worker: Rc<Worker>,
+    static_dir: &std::path::Path,
+) {
+    let max_message_bytes = state.settings.limits.max_message_bytes;
     cfg.app_data(web::Data::new(state))
+        .app_data(worker)
         .app_data(api::json_config(max_message_bytes))
         .app_data(error::query_config())
         .route("/ws", web::get().to(ws::hub_socket))

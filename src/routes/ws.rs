@@ -6,6 +6,8 @@ use actix_web::{
 };
 use serde::Deserialize;
 
+use std::rc::Rc;
+
 use super::{error::ApiError, AppState};
 use crate::{
     admission::{Refusal, Ticket},
@@ -13,6 +15,7 @@ use crate::{
     protocol::{DisplayName, ProtocolError, RoomName},
     session::{Session, SessionSetup},
     transport::{self, HandshakeRefusal, SocketCloser},
+    worker::Worker,
 };
 
 /// `/ws?name=...&room=...`; both optional.
@@ -20,6 +23,13 @@ use crate::{
 pub struct ConnectQuery {
     name: Option<String>,
     room: Option<String>,
+}
+
+/// This worker thread's plumbing (app data, one per worker).
+fn worker_of(req: &HttpRequest) -> Rc<Worker> {
+    req.app_data::<Rc<Worker>>()
+        .cloned()
+        .expect("every worker's app has its Worker (startup::Application::build)")
 }
 
 pub async fn hub_socket(
@@ -60,14 +70,9 @@ pub async fn hub_socket(
         socket: SocketCloser::for_request(&req),
         ticket,
     };
-    let session = Session::new(
-        setup,
-        state.hub.clone(),
-        state.settings.clone(),
-        state.shutdown.clone(),
-    );
-    transport::upgrade(session, &req, payload, state.settings.max_message_bytes)
-        .map_err(handshake_failed)
+    let session = Session::new(setup, worker_of(&req), state.settings.clone());
+    let max_message_bytes = state.settings.limits.max_message_bytes;
+    transport::upgrade(session, &req, payload, max_message_bytes).map_err(handshake_failed)
 }
 
 pub async fn echo_socket(
@@ -80,13 +85,12 @@ pub async fn echo_socket(
     let ticket = admit(&req, &state)?;
     let session = EchoSession::new(
         state.settings.clone(),
-        state.shutdown.clone(),
+        worker_of(&req),
         ticket,
         SocketCloser::for_request(&req),
-        state.watchdog.clone(),
     );
-    transport::upgrade(session, &req, payload, state.settings.max_message_bytes)
-        .map_err(handshake_failed)
+    let max_message_bytes = state.settings.limits.max_message_bytes;
+    transport::upgrade(session, &req, payload, max_message_bytes).map_err(handshake_failed)
 }
 
 /// A slot for this connection, or the HTTP answer that refuses it.

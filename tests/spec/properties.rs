@@ -21,6 +21,7 @@ use hubbub::{
     },
     transport::{Incoming, Reassembler, Violation},
 };
+use hubbub_core::cmd::{Echo, Join, Leave, ListRooms, Rename, Say, Whisper, Who};
 use proptest::{
     collection::{btree_map, vec},
     prelude::*,
@@ -47,10 +48,9 @@ fn config() -> ProptestConfig {
 // Generators
 // ---------------------------------------------------------------------------------------
 
-/// Every client command type, as spelled on the wire.
-const TYPES: &[&str] = &[
-    "echo", "join", "leave", "say", "whisper", "who", "rooms", "rename",
-];
+/// Every client command type, as spelled on the wire: the core's own list, so a new
+/// command is generated here without anyone remembering to add it.
+const TYPES: &[&str] = Command::NAMES;
 /// The commands that take a `room`.
 const ROOM_TYPES: &[&str] = &["join", "leave", "say", "who"];
 /// Field names clients use, so generated objects hit the decoder's real paths.
@@ -160,40 +160,43 @@ fn valid_command() -> impl Strategy<Value = (Map<String, Value>, Command)> {
     prop_oneof![
         any_text(40).prop_map(move |text| (
             object(json!({"type": "echo", "text": text})),
-            Command::Echo { text }
+            Command::Echo(Echo { text })
         )),
         valid_room().prop_map(move |name| (
             object(json!({"type": "join", "room": name})),
-            Command::Join { room: room(&name) }
+            Command::Join(Join { room: room(&name) })
         )),
         valid_room().prop_map(move |name| (
             object(json!({"type": "leave", "room": name})),
-            Command::Leave { room: room(&name) }
+            Command::Leave(Leave { room: room(&name) })
         )),
         (valid_room(), any_text(40)).prop_map(move |(name, text)| (
             object(json!({"type": "say", "room": name, "text": text})),
-            Command::Say {
+            Command::Say(Say {
                 room: room(&name),
                 text
-            }
+            })
         )),
         (any::<u64>(), any_text(40)).prop_map(move |(id, text)| (
             object(json!({"type": "whisper", "to": id.to_string(), "text": text})),
-            Command::Whisper {
+            Command::Whisper(Whisper {
                 to: MemberId(id),
                 text
-            }
+            })
         )),
         valid_room().prop_map(move |name| (
             object(json!({"type": "who", "room": name})),
-            Command::Who { room: room(&name) }
+            Command::Who(Who { room: room(&name) })
         )),
-        Just((object(json!({"type": "rooms"})), Command::Rooms)),
+        Just((
+            object(json!({"type": "rooms"})),
+            Command::Rooms(ListRooms {})
+        )),
         valid_name().prop_map(move |(sent, kept)| (
             object(json!({"type": "rename", "name": sent})),
-            Command::Rename {
+            Command::Rename(Rename {
                 name: DisplayName::parse(&kept).expect("generated names are valid")
-            }
+            })
         )),
     ]
 }
@@ -833,5 +836,35 @@ proptest! {
             });
             prop_assert_eq!(result, Ok(expected));
         }
+    }
+}
+
+/// The generators and the fuzz dictionary follow the core's list of commands: a command
+/// added there and forgotten here fails this test instead of going untested.
+#[test]
+fn every_command_is_generated_and_in_the_fuzz_dictionary() {
+    use proptest::strategy::ValueTree;
+    let mut runner = proptest::test_runner::TestRunner::deterministic();
+    let generated: std::collections::BTreeSet<&str> = (0..512)
+        .map(|_| {
+            let (fields, command) = valid_command()
+                .new_tree(&mut runner)
+                .expect("a generated command")
+                .current();
+            assert_eq!(fields["type"], command.name());
+            command.name()
+        })
+        .collect();
+    let known: std::collections::BTreeSet<&str> = Command::NAMES.iter().copied().collect();
+    assert_eq!(
+        generated, known,
+        "valid_command() must generate every command"
+    );
+    let dictionary = include_str!("../../fuzz/decode_frame.dict");
+    for name in Command::NAMES {
+        assert!(
+            dictionary.contains(&format!("\"\\\"{name}\\\"\"")),
+            "fuzz/decode_frame.dict lacks the command type {name:?}"
+        );
     }
 }

@@ -6,7 +6,7 @@
 //! deserializes the command's fields straight into the variant that `type` named. This is
 //! why [`Command`] is externally tagged for serde although its wire form has a `type`
 //! field: serde's internally tagged enums (`#[serde(tag = "type")]`) buffer the whole
-//! object into an intermediate tree first, and that cost more than the rest of decoding.
+//! object into an intermediate tree first, which cost more than the rest of decoding.
 
 use std::borrow::Cow;
 
@@ -15,7 +15,8 @@ use serde::{
     forward_to_deserialize_any, Deserialize, Deserializer,
 };
 
-use super::{Command, ErrorCode, Inbound, ProtocolError, Ref, MAX_REF_CHARS};
+use super::{ErrorCode, Inbound, ProtocolError, Ref, MAX_REF_CHARS};
+use crate::cmd::Command;
 
 /// Decodes one text frame.
 ///
@@ -253,7 +254,8 @@ fn without_position(err: &serde_json::Error) -> String {
 /// Turns serde's description of a failed decode into the protocol's error code.
 ///
 /// serde reports missing fields and unknown tags with fixed phrases, and our own
-/// validated types prefix their message with their code (see [`ValidationError`]).
+/// validated types prefix their message with their code (see
+/// [`ValidationError`](super::ValidationError)).
 fn classify(serde_message: &str) -> ProtocolError {
     if let Some((code, message)) = serde_message.split_once(": ") {
         if let Ok(code) = code.parse::<ErrorCode>() {
@@ -273,6 +275,10 @@ fn classify(serde_message: &str) -> ProtocolError {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::{
+        cmd::{Echo, ListRooms, Whisper},
+        protocol::MemberId,
+    };
 
     fn code_of(text: &str) -> ErrorCode {
         match decode(text) {
@@ -295,16 +301,16 @@ mod tests {
             decode(r#"{"type":"ec\u0068o","text":"a\"b","ref":"r\u0031","x":[1,{"y":null}]}"#),
             Inbound::Command {
                 reference: Some(Ref::parse("r1").unwrap()),
-                command: Command::Echo {
+                command: Command::Echo(Echo {
                     text: "a\"b".into()
-                },
+                }),
             }
         );
         assert_eq!(
             decode(r#"{"extra":{"nested":[true,false]},"type":"rooms"}"#),
             Inbound::Command {
                 reference: None,
-                command: Command::Rooms,
+                command: Command::Rooms(ListRooms {}),
             }
         );
     }
@@ -329,6 +335,83 @@ mod tests {
                 assert_eq!(error.code, ErrorCode::BadJson);
                 assert!(!error.message.contains("line 1"), "{}", error.message);
             }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    fn rejected_code(text: &str) -> ErrorCode {
+        match decode(text) {
+            Inbound::Rejected { error, .. } => error.code,
+            other => panic!("expected a rejection for {text}, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn decodes_every_command() {
+        let cases = [
+            (
+                r#"{"type":"echo","text":"hi"}"#,
+                Command::Echo(Echo { text: "hi".into() }),
+            ),
+            (r#"{"type":"rooms"}"#, Command::Rooms(ListRooms {})),
+            (
+                r#"{"type":"whisper","to":"7","text":"psst"}"#,
+                Command::Whisper(Whisper {
+                    to: MemberId(7),
+                    text: "psst".into(),
+                }),
+            ),
+        ];
+        for (text, expected) in cases {
+            assert_eq!(
+                decode(text),
+                Inbound::Command {
+                    reference: None,
+                    command: expected
+                }
+            );
+        }
+    }
+
+    #[test]
+    fn maps_failures_to_codes() {
+        assert_eq!(rejected_code(r#"{"type":"join"}"#), ErrorCode::MissingField);
+        assert_eq!(rejected_code(r#"{"room":"a"}"#), ErrorCode::MissingField);
+        assert_eq!(rejected_code(r#"{"type":"dance"}"#), ErrorCode::UnknownType);
+        assert_eq!(
+            rejected_code(r#"{"type":"join","room":"a b"}"#),
+            ErrorCode::InvalidRoom
+        );
+        assert_eq!(
+            rejected_code(r#"{"type":"join","room":5}"#),
+            ErrorCode::BadJson
+        );
+        assert_eq!(
+            rejected_code(r#"{"type":"rename","name":"  "}"#),
+            ErrorCode::InvalidName
+        );
+        assert_eq!(
+            rejected_code(r#"{"type":"whisper","to":"x","text":""}"#),
+            ErrorCode::UnknownMember
+        );
+        assert_eq!(rejected_code(r#"{"type":"join","#), ErrorCode::BadJson);
+        assert_eq!(
+            rejected_code(r#"{"type":"rooms","ref":7}"#),
+            ErrorCode::BadJson
+        );
+    }
+
+    #[test]
+    fn non_objects_are_plain_text() {
+        assert_eq!(decode("hello"), Inbound::Plain("hello".into()));
+        assert_eq!(decode("[1,2]"), Inbound::Plain("[1,2]".into()));
+        assert_eq!(decode("42"), Inbound::Plain("42".into()));
+    }
+
+    #[test]
+    fn ref_is_kept_even_when_the_command_fails() {
+        match decode(r#"{"type":"dance","ref":"r1"}"#) {
+            Inbound::Rejected { reference, .. } => assert_eq!(reference.unwrap().as_str(), "r1"),
             other => panic!("{other:?}"),
         }
     }

@@ -1,0 +1,46 @@
+//! `leave`: the member leaves a room; it gets `left`, the others `member_left` with
+//! reason `leave`. The last member out takes the room, its history and `seq` with it.
+
+use serde::Deserialize;
+
+use super::{not_in_room, Apply, Cx};
+use crate::{
+    protocol::{Event, LeaveReason, ProtocolError, RoomName},
+    state::room_audience,
+};
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct Leave {
+    pub room: RoomName,
+}
+
+impl Apply for Leave {
+    fn apply(self, cx: &mut Cx<'_>) -> Result<(), ProtocolError> {
+        let from = cx.from;
+        let state = &mut *cx.state;
+        if !state.is_in(from, &self.room) {
+            return Err(not_in_room(&self.room));
+        }
+        let Some(member) = state.member_in(from, &self.room) else {
+            return Ok(());
+        };
+        if let Some(connection) = state.members.get_mut(&from) {
+            connection.rooms.remove(&self.room);
+        }
+        state.leave_room(from, &self.room);
+        cx.effects.unsubscribe(from, self.room.clone());
+        cx.effects.reply(Event::Left {
+            room: self.room.clone(),
+        });
+        // The last one out tells nobody: the room is gone.
+        if state.rooms.contains_key(&self.room) {
+            let departure = Event::MemberLeft {
+                room: self.room.clone(),
+                member,
+                reason: LeaveReason::Leave,
+            };
+            cx.effects.send(departure, room_audience(&self.room));
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,25 @@
+//! hubbub-core: the room logic of hubbub, as plain Rust with no actix, no tokio and no
+//! I/O, so every rule can be unit-tested and any backend (in memory, or a cluster's
+//! store) can carry it.
+//!
+//! - [`protocol`]: the wire types, their validation, encoding and decoding;
+//! - [`cmd`]: one file per client command: its fields and its rules;
+//! - [`state`]: [`RoomState`], every member and room, and the operations that are not
+//!   client commands (connect, disconnect, publish, the HTTP views);
+//! - [`room`]: one room's members, `seq` and history;
+//! - [`effects`]: what an operation produces: who hears which event, who subscribes to
+//!   which room. The caller delivers them.
+//!
+//! Operations take the time (`now`) as an argument: the rules never read a clock.
+
+#![forbid(unsafe_code)]
+
+pub mod cmd;
+pub mod effects;
+pub mod protocol;
+pub mod room;
+pub mod state;
+
+pub use cmd::Command;
+pub use effects::{Audience, Effect, Effects, Recipients};
+pub use state::{Counts, RoomState, Settings, UnknownRoom};

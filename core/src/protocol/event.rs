@@ -1,0 +1,264 @@
+//! Every server -> client frame ([`Event`]) and the values inside them, with their
+//! encoding: an event is serialized once and its bytes shared by every recipient; a
+//! reply's `ref` is spliced in front by [`with_ref`], the one routine that adds it.
+
+use std::sync::Arc;
+
+use serde::{Serialize, Serializer};
+
+use super::{DisplayName, ErrorCode, MemberId, ProtocolError, Ref, RoomName, Timestamp};
+
+/// A member as clients see it. `joined_at` is when it joined the room in question, or
+/// when it connected where no room is involved (whispers).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Member {
+    pub id: MemberId,
+    pub name: DisplayName,
+    pub joined_at: Timestamp,
+}
+
+/// Who sent a room message: a member, or a backend through the HTTP API.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Sender {
+    Member(Member),
+    /// Serialized as `{"id":"server","name":"server"}`.
+    Server,
+}
+
+impl Serialize for Sender {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        #[derive(Serialize)]
+        struct ServerSender {
+            id: &'static str,
+            name: &'static str,
+        }
+        match self {
+            Sender::Member(member) => member.serialize(serializer),
+            Sender::Server => ServerSender {
+                id: "server",
+                name: "server",
+            }
+            .serialize(serializer),
+        }
+    }
+}
+
+/// A room message, kept in history and shared (behind an `Arc`) by every event that
+/// carries it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ChatMessage {
+    pub room: RoomName,
+    pub from: Sender,
+    pub text: Arc<str>,
+    pub at: Timestamp,
+    /// Per-room counter: 1 for a room's first message, no gaps.
+    pub seq: u64,
+}
+
+/// Why a member left a room.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LeaveReason {
+    /// It sent `leave`.
+    Leave,
+    /// Its connection closed.
+    Disconnect,
+    /// Nothing was heard from it within the client timeout.
+    Timeout,
+    /// It stopped reading its frames; closed with 1013.
+    Slow,
+}
+
+impl LeaveReason {
+    /// The reason as written on the wire (and in logs).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LeaveReason::Leave => "leave",
+            LeaveReason::Disconnect => "disconnect",
+            LeaveReason::Timeout => "timeout",
+            LeaveReason::Slow => "slow",
+        }
+    }
+}
+
+/// The limits a client is told in `welcome`, so it can stay within them.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Limits {
+    pub max_message_bytes: usize,
+    pub max_rooms: usize,
+    pub max_pending_bytes: usize,
+    pub history_len: usize,
+    pub max_name_chars: usize,
+    pub max_room_chars: usize,
+    pub max_ref_chars: usize,
+}
+
+/// `{"name", "members"}` in a `rooms` reply: a room and how many are in it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RoomCount {
+    pub name: RoomName,
+    pub members: usize,
+}
+
+/// Every server -> client frame.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Event {
+    Welcome {
+        protocol: u32,
+        id: MemberId,
+        name: DisplayName,
+        heartbeat_ms: u64,
+        timeout_ms: u64,
+        limits: Limits,
+    },
+    Echo {
+        text: String,
+        at: Timestamp,
+    },
+    Joined {
+        room: RoomName,
+        members: Vec<Member>,
+        /// Recent `message` events, oldest first.
+        history: Vec<Event>,
+    },
+    Left {
+        room: RoomName,
+    },
+    MemberJoined {
+        room: RoomName,
+        member: Member,
+    },
+    MemberLeft {
+        room: RoomName,
+        member: Member,
+        reason: LeaveReason,
+    },
+    MemberRenamed {
+        /// Absent only in the sender's own confirmation when it is in no room.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        room: Option<RoomName>,
+        member: Member,
+        old_name: DisplayName,
+    },
+    Message(Arc<ChatMessage>),
+    Whisper {
+        from: Member,
+        to: Member,
+        text: String,
+        at: Timestamp,
+    },
+    Presence {
+        room: RoomName,
+        members: Vec<Member>,
+    },
+    Rooms {
+        rooms: Vec<RoomCount>,
+    },
+    Error {
+        code: ErrorCode,
+        message: String,
+    },
+}
+
+impl From<ProtocolError> for Event {
+    fn from(err: ProtocolError) -> Self {
+        Event::Error {
+            code: err.code,
+            message: err.message,
+        }
+    }
+}
+
+/// A room as the HTTP API shows it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RoomView {
+    pub name: RoomName,
+    pub members: Vec<Member>,
+    /// Recent `message` events, oldest first; absent in the listing of every room.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub history: Option<Vec<Event>>,
+}
+
+impl Event {
+    /// Serializes the event once; the text is then shared by every recipient.
+    pub fn to_json(&self) -> String {
+        // Every field is a string, number, bool or nested struct of those: there is no
+        // map with non-string keys and no fallible Serialize impl, so this cannot fail.
+        serde_json::to_string(self).expect("events always serialize")
+    }
+
+    /// The event as a reply: `ref` added when the request carried one.
+    pub fn to_reply(&self, reference: Option<&Ref>) -> String {
+        match reference {
+            None => self.to_json(),
+            Some(reference) => with_ref(reference, |out| {
+                serde_json::to_writer(out, self).expect("events always serialize")
+            }),
+        }
+    }
+}
+
+/// `{"ref":"…",` followed by the JSON object that `write_object` writes, whose opening
+/// brace becomes the comma: one buffer, no second copy. Used both to serialize a reply
+/// and to patch the requester's copy of an already serialized broadcast
+/// ([`ref_spliced`]), so there is one way a `ref` gets into a frame.
+pub fn with_ref(reference: &Ref, write_object: impl FnOnce(&mut Vec<u8>)) -> String {
+    let mut out = Vec::with_capacity(128);
+    out.extend_from_slice(b"{\"ref\":");
+    serde_json::to_writer(&mut out, reference.as_str()).expect("a string always serializes");
+    let brace = out.len();
+    write_object(&mut out);
+    debug_assert_eq!(out.get(brace), Some(&b'{'), "an event is a JSON object");
+    if out.get(brace + 1) == Some(&b'}') {
+        // `{}`: nothing follows the ref.
+        out.remove(brace);
+    } else {
+        out[brace] = b',';
+    }
+    // serde_json writes UTF-8 only, and `write_object` wrote a serialized object.
+    String::from_utf8(out).expect("JSON is UTF-8")
+}
+
+/// A copy of the serialized event `json` with `"ref"` added first, so a broadcast is
+/// serialized once and only the requester's copy is patched; the original stays as it
+/// is (it is what everyone else gets).
+pub fn ref_spliced(json: &str, reference: &Ref) -> String {
+    with_ref(reference, |out| out.extend_from_slice(json.as_bytes()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ref_spliced_patches_a_serialized_broadcast() {
+        let reference = Ref::parse("a\"b").unwrap();
+        let broadcast = Event::Left {
+            room: RoomName::parse("r").unwrap(),
+        }
+        .to_json();
+        let value: serde_json::Value =
+            serde_json::from_str(&ref_spliced(&broadcast, &reference)).unwrap();
+        assert_eq!(value["ref"], "a\"b");
+        assert_eq!(value["type"], "left");
+        assert_eq!(value["room"], "r");
+        assert_eq!(ref_spliced("{}", &reference), r#"{"ref":"a\"b"}"#);
+    }
+
+    #[test]
+    fn replies_with_a_ref_are_one_valid_object() {
+        let reference = Ref::parse("r\\1").unwrap();
+        let event = Event::Echo {
+            text: "hé \"x\"".into(),
+            at: Timestamp::now(),
+        };
+        let reply = event.to_reply(Some(&reference));
+        let value: serde_json::Value = serde_json::from_str(&reply).unwrap();
+        assert_eq!(value["ref"], "r\\1");
+        assert_eq!(value["type"], "echo");
+        assert_eq!(value["text"], "hé \"x\"");
+        assert_eq!(event.to_reply(None), event.to_json());
+        assert_eq!(reply, ref_spliced(&event.to_json(), &reference));
+    }
+}

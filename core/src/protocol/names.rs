@@ -1,0 +1,162 @@
+//! Identifiers and validated names: member ids, room names, display names and `ref`s.
+//! A value of these types that exists is valid; parsing is where the rules live.
+
+use std::{fmt, sync::Arc};
+
+use serde::{Deserialize, Serialize, Serializer};
+
+use super::{ErrorCode, ValidationError};
+
+/// Longest `ref` a client may attach, in characters.
+pub const MAX_REF_CHARS: usize = 64;
+/// Longest room name, in characters.
+pub const MAX_ROOM_CHARS: usize = 64;
+/// Longest display name, in characters (after trimming).
+pub const MAX_NAME_CHARS: usize = 32;
+
+/// A connection's id on `/ws`: assigned by the server, unique for its lifetime, sent on
+/// the wire as a decimal string.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct MemberId(pub u64);
+
+impl fmt::Display for MemberId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl Serialize for MemberId {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for MemberId {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let raw = String::deserialize(deserializer)?;
+        // Anything that is not an id we could have issued names no member.
+        raw.parse::<u64>().map(MemberId).map_err(|_| {
+            serde::de::Error::custom(ValidationError::new(
+                ErrorCode::UnknownMember,
+                format!("no member has id {raw:?}"),
+            ))
+        })
+    }
+}
+
+/// A room name: 1 to 64 ASCII letters, digits, `-`, `_` or `.`; case-sensitive.
+/// ASCII only so that a room name is safe in a URL path and cannot hide look-alikes.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(try_from = "String")]
+pub struct RoomName(Arc<str>);
+
+impl RoomName {
+    pub fn parse(raw: &str) -> Result<Self, ValidationError> {
+        let valid_chars = raw
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
+        if raw.is_empty() || raw.chars().count() > MAX_ROOM_CHARS || !valid_chars {
+            return Err(ValidationError::new(
+                ErrorCode::InvalidRoom,
+                format!(
+                    "room names are 1 to {MAX_ROOM_CHARS} characters of letters, digits, '-', '_' and '.'"
+                ),
+            ));
+        }
+        Ok(Self(raw.into()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl TryFrom<String> for RoomName {
+    type Error = ValidationError;
+    fn try_from(raw: String) -> Result<Self, Self::Error> {
+        Self::parse(&raw)
+    }
+}
+
+impl fmt::Display for RoomName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// A display name: trimmed, 1 to 32 characters, no control characters. Names need not
+/// be unique; ids are.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String")]
+pub struct DisplayName(Arc<str>);
+
+impl DisplayName {
+    pub fn parse(raw: &str) -> Result<Self, ValidationError> {
+        let name = raw.trim();
+        let length = name.chars().count();
+        if length == 0 || length > MAX_NAME_CHARS || name.chars().any(char::is_control) {
+            return Err(ValidationError::new(
+                ErrorCode::InvalidName,
+                format!("names are 1 to {MAX_NAME_CHARS} characters without control characters"),
+            ));
+        }
+        Ok(Self(name.into()))
+    }
+
+    /// The name given to a connection that did not choose one.
+    pub fn guest(id: MemberId) -> Self {
+        Self(format!("guest-{id}").into())
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl TryFrom<String> for DisplayName {
+    type Error = ValidationError;
+    fn try_from(raw: String) -> Result<Self, Self::Error> {
+        Self::parse(&raw)
+    }
+}
+
+impl fmt::Display for DisplayName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// The client's correlation token, copied into every reply to the frame that carried it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Ref(Arc<str>);
+
+impl Ref {
+    pub fn parse(raw: &str) -> Result<Self, ValidationError> {
+        if raw.chars().count() > MAX_REF_CHARS {
+            return Err(ValidationError::new(
+                ErrorCode::BadJson,
+                format!("ref must be a string of at most {MAX_REF_CHARS} characters"),
+            ));
+        }
+        Ok(Self(raw.into()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_trimmed_and_bounded() {
+        assert_eq!(DisplayName::parse("  ann ").unwrap().as_str(), "ann");
+        assert!(DisplayName::parse(&"x".repeat(33)).is_err());
+        assert!(DisplayName::parse("a\u{7}b").is_err());
+        assert!(RoomName::parse(&"r".repeat(64)).is_ok());
+        assert!(RoomName::parse(&"r".repeat(65)).is_err());
+        assert!(RoomName::parse("café").is_err());
+    }
+}

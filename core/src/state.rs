@@ -1,0 +1,267 @@
+//! [`RoomState`]: every member and room of one hub, and the operations on them that do
+//! not come from a client command (connect, disconnect, a backend's publish, the HTTP
+//! views). Commands reach it through [`RoomState::apply`], which runs each command's own
+//! rules (`cmd/`).
+//!
+//! Nothing here is shared or locked: whoever owns a `RoomState` applies one operation at
+//! a time, which is what keeps `seq` gap-free.
+
+use std::{
+    collections::{BTreeMap, BTreeSet},
+    sync::Arc,
+};
+
+use rustc_hash::FxHashMap;
+
+use crate::{
+    cmd::{Command, Cx},
+    effects::{Audience, Effects},
+    protocol::{
+        ChatMessage, DisplayName, Event, LeaveReason, Member, MemberId, RoomCount, RoomName,
+        RoomView, Sender, Timestamp,
+    },
+    room::Room,
+};
+
+/// The rules' settings, from the server's configuration.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Settings {
+    /// Rooms one connection may be in at once (`MAX_ROOMS_PER_CONNECTION`).
+    pub max_rooms_per_connection: usize,
+    /// Messages kept per room and sent in `joined` (`HISTORY_LEN`).
+    pub history_len: usize,
+}
+
+/// A connected member as room state keeps it.
+#[derive(Debug)]
+pub(crate) struct Connection {
+    pub(crate) name: DisplayName,
+    pub(crate) connected_at: Timestamp,
+    /// The rooms it is in, sorted so that a rename reaches them in a stable order.
+    pub(crate) rooms: BTreeSet<RoomName>,
+}
+
+impl Connection {
+    /// The member as clients see it; `joined_at` is the room's join time, or the
+    /// connection's start where no room is involved.
+    pub(crate) fn member(&self, id: MemberId, joined_at: Timestamp) -> Member {
+        Member {
+            id,
+            name: self.name.clone(),
+            joined_at,
+        }
+    }
+}
+
+/// The room named in a request does not exist (it has no members).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnknownRoom;
+
+/// How much there is, for `GET /api/stats`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Counts {
+    pub members: usize,
+    pub rooms: usize,
+}
+
+#[derive(Debug)]
+pub struct RoomState {
+    pub(crate) settings: Settings,
+    /// Keyed by ids the server assigned, not client input: a fast hash is safe.
+    pub(crate) members: FxHashMap<MemberId, Connection>,
+    /// Sorted, so listings come out in a stable order.
+    pub(crate) rooms: BTreeMap<RoomName, Room>,
+}
+
+impl RoomState {
+    pub fn new(settings: Settings) -> Self {
+        Self {
+            settings,
+            members: FxHashMap::default(),
+            rooms: BTreeMap::new(),
+        }
+    }
+
+    /// A connection has started; it is in no room yet.
+    pub fn connect(&mut self, id: MemberId, name: DisplayName, now: Timestamp) {
+        log::info!("member {id} ({name}) connected");
+        debug_assert!(
+            !self.members.contains_key(&id),
+            "member ids are never reused"
+        );
+        self.members.insert(
+            id,
+            Connection {
+                name,
+                connected_at: now,
+                rooms: BTreeSet::new(),
+            },
+        );
+    }
+
+    /// Runs a client command for member `from`. A member already gone (dropped as slow,
+    /// say) may still have commands in flight: they do nothing.
+    pub fn apply(&mut self, from: MemberId, command: Command, now: Timestamp) -> Effects {
+        let mut effects = Effects::new();
+        if !self.members.contains_key(&from) {
+            return effects;
+        }
+        let mut cx = Cx {
+            from,
+            now,
+            state: self,
+            effects: &mut effects,
+        };
+        if let Err(error) = command.apply(&mut cx) {
+            log::debug!("member {from}: refused: {}: {}", error.code, error.message);
+            effects.reply(error);
+        }
+        effects
+    }
+
+    /// Takes a member out of every room (they hear `member_left` with `reason`) and
+    /// forgets it. Only the first call for an id does anything, so a disconnect is
+    /// processed exactly once whatever its cause and however often it is reported.
+    pub fn disconnect(&mut self, id: MemberId, reason: LeaveReason) -> Effects {
+        let mut effects = Effects::new();
+        let Some(connection) = self.members.remove(&id) else {
+            return effects;
+        };
+        log::info!(
+            "member {id} ({}) disconnected: {}",
+            connection.name,
+            reason.as_str()
+        );
+        for room_name in &connection.rooms {
+            let Some(joined_at) = self.leave_room(id, room_name) else {
+                continue;
+            };
+            effects.unsubscribe(id, room_name.clone());
+            if !self.rooms.contains_key(room_name) {
+                // The last one out tells nobody: the room is gone.
+                continue;
+            }
+            let departure = Event::MemberLeft {
+                room: room_name.clone(),
+                member: connection.member(id, joined_at),
+                reason,
+            };
+            effects.send(departure, room_audience(room_name));
+        }
+        effects
+    }
+
+    /// A backend posts into a room as `server`; the room must exist.
+    pub fn publish(
+        &mut self,
+        room_name: &RoomName,
+        text: String,
+        now: Timestamp,
+    ) -> Result<(Arc<ChatMessage>, Effects), UnknownRoom> {
+        let room = self.rooms.get_mut(room_name).ok_or(UnknownRoom)?;
+        let message = room.post(room_name, Sender::Server, text.into(), now);
+        let mut effects = Effects::new();
+        effects.send(Event::Message(message.clone()), room_audience(room_name));
+        Ok((message, effects))
+    }
+
+    /// Every room with its members, by name.
+    pub fn rooms_view(&self) -> Vec<RoomView> {
+        self.rooms
+            .keys()
+            .map(|name| RoomView {
+                name: name.clone(),
+                members: self.members_of(name),
+                history: None,
+            })
+            .collect()
+    }
+
+    /// One room with its members and history; `None` if it does not exist.
+    pub fn room_view(&self, name: &RoomName) -> Option<RoomView> {
+        let room = self.rooms.get(name)?;
+        Some(RoomView {
+            name: name.clone(),
+            members: self.members_of(name),
+            history: Some(history_events(room)),
+        })
+    }
+
+    pub fn counts(&self) -> Counts {
+        Counts {
+            members: self.members.len(),
+            rooms: self.rooms.len(),
+        }
+    }
+
+    // --- what commands build on --------------------------------------------------------
+
+    /// The room's members as clients see them, in id order; empty if there is no room.
+    pub(crate) fn members_of(&self, name: &RoomName) -> Vec<Member> {
+        let Some(room) = self.rooms.get(name) else {
+            return Vec::new();
+        };
+        room.members()
+            .filter_map(|(id, at)| self.members.get(&id).map(|c| c.member(id, at)))
+            .collect()
+    }
+
+    /// Every room and how many are in it, by name.
+    pub(crate) fn room_counts(&self) -> Vec<RoomCount> {
+        self.rooms
+            .iter()
+            .map(|(name, room)| RoomCount {
+                name: name.clone(),
+                members: room.len(),
+            })
+            .collect()
+    }
+
+    pub(crate) fn is_in(&self, id: MemberId, room: &RoomName) -> bool {
+        self.members
+            .get(&id)
+            .is_some_and(|c| c.rooms.contains(room))
+    }
+
+    /// The member as clients see it in `room` (its join time there), or with its
+    /// connection time if it is not in it. `None` if no such member.
+    pub(crate) fn member_in(&self, id: MemberId, room: &RoomName) -> Option<Member> {
+        let connection = self.members.get(&id)?;
+        let joined_at = self
+            .rooms
+            .get(room)
+            .and_then(|r| r.joined_at(id))
+            .unwrap_or(connection.connected_at);
+        Some(connection.member(id, joined_at))
+    }
+
+    /// The member as clients see it outside any room (whispers).
+    pub(crate) fn member(&self, id: MemberId) -> Option<Member> {
+        self.members.get(&id).map(|c| c.member(id, c.connected_at))
+    }
+
+    /// Removes `id` from one room's member list, dropping the room when it empties
+    /// (history and `seq` go with it); returns when it had joined. The member's own list
+    /// of rooms is the caller's to update.
+    pub(crate) fn leave_room(&mut self, id: MemberId, name: &RoomName) -> Option<Timestamp> {
+        let room = self.rooms.get_mut(name)?;
+        let joined_at = room.leave(id)?;
+        if room.is_empty() {
+            self.rooms.remove(name);
+        }
+        Some(joined_at)
+    }
+}
+
+/// A room's history as `message` events, oldest first.
+pub(crate) fn history_events(room: &Room) -> Vec<Event> {
+    room.history().cloned().map(Event::Message).collect()
+}
+
+/// Everyone in the room.
+pub(crate) fn room_audience(room: &RoomName) -> Audience {
+    Audience::Room {
+        room: room.clone(),
+        except: None,
+    }
+}

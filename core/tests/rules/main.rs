@@ -1,0 +1,24 @@
+//! The core's rules, command by command, through its public API only. One test binary;
+//! [`helpers::TestHub`] stands in for the hub: it applies each operation to a `RoomState`
+//! at a fixed time and delivers the effects the way the hub does, so a test says who
+//! heard which event, in which order, and checks the state's views afterwards.
+//!
+//! One file per command (`join`, `leave`, `say`, `whisper`, `who`, `rooms`, `rename`,
+//! `echo`), per operation that is not a command (`disconnect`, `publish`, `views`), the
+//! decoding of frames into commands (`decode`), and long mixed runs (`invariants`).
+
+mod helpers;
+
+mod decode;
+mod disconnect;
+mod echo;
+mod invariants;
+mod join;
+mod leave;
+mod publish;
+mod rename;
+mod rooms;
+mod say;
+mod views;
+mod whisper;
+mod who;

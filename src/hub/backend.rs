@@ -1,0 +1,81 @@
+//! The backend seam: the one way the hub reaches room state. A backend owns members,
+//! rooms, `seq` and history and applies the core's rules to them; the hub delivers what
+//! it answers. [`InMemory`] keeps `hubbub-core`'s [`RoomState`] in this process; a
+//! cluster's backend keeps it in a shared store and answers later
+//! ([`Answer::Later`]), which the hub's sequencer keeps in order.
+
+use std::sync::Arc;
+
+use hubbub_core::{Command, Counts, Effects, RoomState, Settings, UnknownRoom};
+
+use super::sequencer::Answer;
+use crate::protocol::{
+    ChatMessage, DisplayName, LeaveReason, MemberId, RoomName, RoomView, Timestamp,
+};
+
+/// What the hub asks of room state. Each call is answered in the order it was made.
+pub trait RoomBackend {
+    /// A connection has started.
+    fn connect(&mut self, id: MemberId, name: DisplayName) -> Answer<Effects>;
+    /// A client command from member `from`.
+    fn apply(&mut self, from: MemberId, command: Command) -> Answer<Effects>;
+    /// A connection has ended (only the first call for an id has effects).
+    fn disconnect(&mut self, id: MemberId, reason: LeaveReason) -> Answer<Effects>;
+    /// A backend's message into a room, as `server`.
+    fn publish(
+        &mut self,
+        room: RoomName,
+        text: String,
+    ) -> Answer<Result<(Arc<ChatMessage>, Effects), UnknownRoom>>;
+    fn rooms_view(&mut self) -> Answer<Vec<RoomView>>;
+    fn room_view(&mut self, room: RoomName) -> Answer<Option<RoomView>>;
+    fn counts(&mut self) -> Answer<Counts>;
+}
+
+/// Room state in this process: one node, nothing shared.
+pub struct InMemory {
+    state: RoomState,
+}
+
+impl InMemory {
+    pub fn new(settings: Settings) -> Self {
+        Self {
+            state: RoomState::new(settings),
+        }
+    }
+}
+
+impl RoomBackend for InMemory {
+    fn connect(&mut self, id: MemberId, name: DisplayName) -> Answer<Effects> {
+        self.state.connect(id, name, Timestamp::now());
+        Answer::Now(Effects::new())
+    }
+
+    fn apply(&mut self, from: MemberId, command: Command) -> Answer<Effects> {
+        Answer::Now(self.state.apply(from, command, Timestamp::now()))
+    }
+
+    fn disconnect(&mut self, id: MemberId, reason: LeaveReason) -> Answer<Effects> {
+        Answer::Now(self.state.disconnect(id, reason))
+    }
+
+    fn publish(
+        &mut self,
+        room: RoomName,
+        text: String,
+    ) -> Answer<Result<(Arc<ChatMessage>, Effects), UnknownRoom>> {
+        Answer::Now(self.state.publish(&room, text, Timestamp::now()))
+    }
+
+    fn rooms_view(&mut self) -> Answer<Vec<RoomView>> {
+        Answer::Now(self.state.rooms_view())
+    }
+
+    fn room_view(&mut self, room: RoomName) -> Answer<Option<RoomView>> {
+        Answer::Now(self.state.room_view(&room))
+    }
+
+    fn counts(&mut self) -> Answer<Counts> {
+        Answer::Now(self.state.counts())
+    }
+}
