@@ -268,6 +268,14 @@ impl Config {
         Ok(())
     }
 
+    /// The settings of the room rules (`hubbub-core`).
+    pub fn room_rules(&self) -> hubbub_core::Settings {
+        hubbub_core::Settings {
+            max_rooms_per_connection: self.max_rooms_per_connection,
+            history_len: self.history_len,
+        }
+    }
+
     /// `host:port` as given to the listener.
     pub fn bind_address(&self) -> String {
         format!("{}:{}", self.host, self.port)

@@ -9,7 +9,10 @@ use actix_web::{dev::ServerHandle, middleware, web, App, HttpServer};
 use crate::{
     admission::Admission,
     config::Config,
-    hub::{backend::InMemory, Hub, MemberIds},
+    hub::{
+        backend::{InMemory, RoomBackend},
+        Hub, MemberIds,
+    },
     protocol::{Limits, MAX_NAME_CHARS, MAX_REF_CHARS, MAX_ROOM_CHARS},
     routes::{self, AppState},
     session::ConnectionSettings,
@@ -45,13 +48,20 @@ impl Application {
     }
 
     pub fn build_with_listener(config: Config, listener: TcpListener) -> io::Result<Self> {
+        let backend = InMemory::new(config.room_rules());
+        Self::build_with_backend(config, listener, Box::new(backend))
+    }
+
+    /// The server with room state kept by `backend` (the tests use one that answers
+    /// late, to show the hub keeps every connection's order whatever the backend).
+    pub fn build_with_backend(
+        config: Config,
+        listener: TcpListener,
+        backend: Box<dyn RoomBackend>,
+    ) -> io::Result<Self> {
         let port = listener.local_addr()?.port();
         let counters = Arc::new(Counters::default());
-        let backend = InMemory::new(hubbub_core::Settings {
-            max_rooms_per_connection: config.max_rooms_per_connection,
-            history_len: config.history_len,
-        });
-        let hub = Hub::new(Box::new(backend), counters.clone()).start();
+        let hub = Hub::new(backend, counters.clone()).start();
         let supervisor = Supervisor::new(
             SupervisorSettings {
                 sweep_interval: config.heartbeat_interval,

@@ -58,3 +58,41 @@ async fn a_bad_name_or_room_in_the_query_gets_an_error_after_welcome() {
     client.send(json!({"type": "rooms", "ref": "r"})).await;
     assert_eq!(client.expect("rooms").await["rooms"], json!([]));
 }
+
+#[actix_web::test]
+async fn two_servers_in_one_process_never_cross() {
+    // Each server's worker threads get their own plumbing (way to the hub, couriers,
+    // shutdown list), bound to that server: nothing one thread met first is reused.
+    let first = spawn_app().await;
+    let second = spawn_app().await;
+    let mut ann = first.member("ann", "lobby").await;
+    let mut bob = second.member("bob", "lobby").await;
+    // Several connections each, so both servers' workers are all in use.
+    let mut others = Vec::new();
+    for i in 0..4 {
+        others.push(first.member(&format!("a{i}"), "lobby").await);
+        others.push(second.member(&format!("b{i}"), "lobby").await);
+    }
+    ann.send(json!({"type": "say", "room": "lobby", "text": "on the first"}))
+        .await;
+    bob.send(json!({"type": "say", "room": "lobby", "text": "on the second"}))
+        .await;
+    assert_eq!(ann.wait_for("message").await["text"], "on the first");
+    assert_eq!(bob.wait_for("message").await["text"], "on the second");
+    for other in &mut others {
+        let message = other.wait_for("message").await;
+        assert_eq!(message["seq"], 1, "each server has its own room");
+        other.sync().await;
+    }
+    ann.sync().await;
+    bob.sync().await;
+    let (_, first_room) = first.get("/api/rooms/lobby").await;
+    let (_, second_room) = second.get("/api/rooms/lobby").await;
+    assert_eq!(first_room["members"].as_array().unwrap().len(), 5);
+    assert_eq!(second_room["members"].as_array().unwrap().len(), 5);
+    first.controller.shutdown().await;
+    // The second server is untouched by the first one's shutdown.
+    bob.send(json!({"type": "say", "room": "lobby", "text": "still here"}))
+        .await;
+    assert_eq!(bob.wait_for("message").await["text"], "still here");
+}

@@ -6,6 +6,7 @@ use std::{net::TcpListener, time::Duration};
 use futures_util::{SinkExt, StreamExt};
 use hubbub::{
     config::Config,
+    hub::backend::{InMemory, RoomBackend},
     startup::{Application, Controller},
 };
 use serde_json::{json, Value};
@@ -54,7 +55,26 @@ pub async fn spawn_app_alone(adjust: impl FnOnce(&mut Config)) -> TestApp {
     start_app(adjust, isolation).await
 }
 
+/// A server with default settings whose room state is kept by the backend `backend`
+/// makes (from the config).
+pub async fn spawn_app_with_backend(
+    backend: impl FnOnce(&Config) -> Box<dyn RoomBackend>,
+) -> TestApp {
+    let isolation = Isolation::Shared(ISOLATION.clone().read_owned().await);
+    start_app_with_backend(|_| {}, backend, isolation).await
+}
+
 async fn start_app(adjust: impl FnOnce(&mut Config), isolation: Isolation) -> TestApp {
+    let in_memory =
+        |config: &Config| -> Box<dyn RoomBackend> { Box::new(InMemory::new(config.room_rules())) };
+    start_app_with_backend(adjust, in_memory, isolation).await
+}
+
+async fn start_app_with_backend(
+    adjust: impl FnOnce(&mut Config),
+    backend: impl FnOnce(&Config) -> Box<dyn RoomBackend>,
+    isolation: Isolation,
+) -> TestApp {
     let _ = env_logger::builder().is_test(true).try_init();
     let mut config = Config {
         port: 0,
@@ -64,7 +84,9 @@ async fn start_app(adjust: impl FnOnce(&mut Config), isolation: Isolation) -> Te
     adjust(&mut config);
     config.validate().expect("test config is valid");
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind a free port");
-    let app = Application::build_with_listener(config.clone(), listener).expect("build app");
+    let backend = backend(&config);
+    let app =
+        Application::build_with_backend(config.clone(), listener, backend).expect("build app");
     let port = app.port();
     let controller = app.controller();
     actix_web::rt::spawn(app.run_until_stopped());

@@ -5,6 +5,7 @@ mod helpers;
 
 mod abuse;
 mod abuse_limits;
+mod backend_seam;
 mod commands;
 mod concurrency;
 mod config;

@@ -1,0 +1,226 @@
+//! The backend seam: room state behind a backend that answers late, as a cluster's
+//! store does, changes nothing a client sees. Each answer here arrives after its own
+//! random delay (so later questions are often answered first), and still every
+//! connection's commands take effect in the order it sent them, every member sees one
+//! `seq` order, and what a member says before it leaves reaches the room before its
+//! departure.
+
+use std::{cell::Cell, sync::Arc, time::Duration};
+
+use futures_util::{SinkExt, StreamExt};
+use hubbub::{
+    hub::{
+        backend::{InMemory, RoomBackend},
+        sequencer::Answer,
+    },
+    protocol::{ChatMessage, DisplayName, LeaveReason, MemberId, RoomName, RoomView},
+};
+use hubbub_core::{Command, Counts, Effects, UnknownRoom};
+use serde_json::{json, Value};
+use tokio_tungstenite::tungstenite::{
+    protocol::{frame::coding::CloseCode, CloseFrame},
+    Message,
+};
+
+use crate::helpers::{spawn_app_with_backend, DEADLINE};
+
+/// The in-memory backend, answering each call after 0 to 3 ms, picked pseudo-randomly.
+struct Late {
+    inner: InMemory,
+    seed: Cell<u64>,
+}
+
+impl Late {
+    fn boxed(inner: InMemory) -> Box<dyn RoomBackend> {
+        Box::new(Self {
+            inner,
+            seed: Cell::new(0x9e37_79b9_7f4a_7c15),
+        })
+    }
+
+    /// The inner answer (the work is done now, as a store's request is sent now),
+    /// handed over after a delay.
+    fn later<T: 'static>(&self, answer: Answer<T>) -> Answer<T> {
+        let seed = self
+            .seed
+            .get()
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        self.seed.set(seed);
+        let delay = Duration::from_micros((seed >> 33) % 3000);
+        Answer::Later(Box::pin(async move {
+            tokio::time::sleep(delay).await;
+            match answer {
+                Answer::Now(value) => value,
+                Answer::Later(future) => future.await,
+            }
+        }))
+    }
+}
+
+impl RoomBackend for Late {
+    fn connect(&mut self, id: MemberId, name: DisplayName) -> Answer<Effects> {
+        let answer = self.inner.connect(id, name);
+        self.later(answer)
+    }
+
+    fn apply(&mut self, from: MemberId, command: Command) -> Answer<Effects> {
+        let answer = self.inner.apply(from, command);
+        self.later(answer)
+    }
+
+    fn disconnect(&mut self, id: MemberId, reason: LeaveReason) -> Answer<Effects> {
+        let answer = self.inner.disconnect(id, reason);
+        self.later(answer)
+    }
+
+    fn publish(
+        &mut self,
+        room: RoomName,
+        text: String,
+    ) -> Answer<Result<(Arc<ChatMessage>, Effects), UnknownRoom>> {
+        let answer = self.inner.publish(room, text);
+        self.later(answer)
+    }
+
+    fn rooms_view(&mut self) -> Answer<Vec<RoomView>> {
+        let answer = self.inner.rooms_view();
+        self.later(answer)
+    }
+
+    fn room_view(&mut self, room: RoomName) -> Answer<Option<RoomView>> {
+        let answer = self.inner.room_view(room);
+        self.later(answer)
+    }
+
+    fn counts(&mut self) -> Answer<Counts> {
+        let answer = self.inner.counts();
+        self.later(answer)
+    }
+}
+
+async fn spawn_late_app() -> crate::helpers::TestApp {
+    spawn_app_with_backend(|config| Late::boxed(InMemory::new(config.room_rules()))).await
+}
+
+#[actix_web::test]
+async fn with_a_late_backend_last_words_still_arrive_before_the_departure() {
+    let app = spawn_late_app().await;
+    let mut ann = app.member("ann", "lobby").await;
+    let mut bob = app.member("bob", "lobby").await;
+    ann.expect("member_joined").await;
+    for i in 0..20 {
+        bob.send(json!({"type": "say", "room": "lobby", "text": format!("last words {i}")}))
+            .await;
+    }
+    bob.send(json!({"type": "leave", "room": "lobby"})).await;
+    bob.send_message(Message::Close(Some(CloseFrame {
+        code: CloseCode::Normal,
+        reason: "bye".into(),
+    })))
+    .await;
+    bob.expect_close(1000).await;
+
+    for i in 0..20 {
+        let message = ann.expect("message").await;
+        assert_eq!(message["text"], format!("last words {i}"));
+        assert_eq!(message["seq"], i + 1);
+    }
+    assert_eq!(ann.expect("member_left").await["reason"], "leave");
+    ann.sync().await;
+}
+
+#[actix_web::test]
+async fn with_a_late_backend_every_member_sees_one_seq_order_and_each_senders_order() {
+    const CLIENTS: usize = 5;
+    const SAYS_EACH: usize = 40;
+    let total = CLIENTS * SAYS_EACH;
+    let app = spawn_late_app().await;
+    let mut clients = Vec::new();
+    for i in 0..CLIENTS {
+        clients.push(app.member(&format!("c{i}"), "crowd").await);
+    }
+    let mut readers = Vec::new();
+    let mut writers = Vec::new();
+    for client in clients {
+        let id = client.id.clone();
+        let (mut sink, mut stream) = client.socket.split();
+        readers.push(actix_web::rt::spawn(async move {
+            let mut messages: Vec<Value> = Vec::new();
+            while messages.len() < total {
+                let frame = tokio::time::timeout(DEADLINE, stream.next())
+                    .await
+                    .expect("messages keep coming")
+                    .expect("connection open")
+                    .expect("valid frame");
+                if let Message::Text(text) = frame {
+                    let event: Value = serde_json::from_str(&text).unwrap();
+                    if event["type"] == "message" {
+                        messages.push(event);
+                    }
+                }
+            }
+            messages
+        }));
+        writers.push(actix_web::rt::spawn(async move {
+            for n in 0..SAYS_EACH {
+                let say = json!({"type": "say", "room": "crowd", "text": format!("{id}:{n}")});
+                sink.feed(Message::text(say.to_string())).await.unwrap();
+            }
+            sink.flush().await.unwrap();
+            sink
+        }));
+    }
+    let mut sinks = Vec::new();
+    for writer in writers {
+        sinks.push(writer.await.unwrap());
+    }
+    let mut orders = Vec::new();
+    for reader in readers {
+        let messages = reader.await.unwrap();
+        let seqs: Vec<u64> = messages
+            .iter()
+            .map(|m| m["seq"].as_u64().unwrap())
+            .collect();
+        assert_eq!(
+            seqs,
+            (1..=total as u64).collect::<Vec<_>>(),
+            "seq order, no gap"
+        );
+        let mut next: std::collections::HashMap<String, usize> = Default::default();
+        for message in &messages {
+            let (sender, n) = message["text"].as_str().unwrap().split_once(':').unwrap();
+            let expected = next.entry(sender.to_string()).or_default();
+            assert_eq!(n.parse::<usize>().unwrap(), *expected, "sender order kept");
+            *expected += 1;
+        }
+        orders.push(
+            messages
+                .iter()
+                .map(|m| m["text"].clone())
+                .collect::<Vec<_>>(),
+        );
+    }
+    assert!(
+        orders.windows(2).all(|w| w[0] == w[1]),
+        "one order for everyone"
+    );
+}
+
+#[actix_web::test]
+async fn with_a_late_backend_the_http_api_works_the_same() {
+    let app = spawn_late_app().await;
+    let mut ann = app.member("ann", "lobby").await;
+    for i in 0..5 {
+        let body = json!({"text": format!("m{i}")}).to_string();
+        let (status, body) = app.post("/api/rooms/lobby/messages", body).await;
+        assert_eq!(status, 202, "{body}");
+        assert_eq!(body["seq"], i + 1);
+    }
+    for i in 0..5 {
+        assert_eq!(ann.expect("message").await["text"], format!("m{i}"));
+    }
+    let (status, room) = app.get("/api/rooms/lobby").await;
+    assert_eq!(status, 200);
+    assert_eq!(room["history"].as_array().unwrap().len(), 5);
+}
