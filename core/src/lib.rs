@@ -22,4 +22,4 @@ pub mod state;
 
 pub use cmd::Command;
 pub use effects::{Audience, Effect, Effects, Recipients};
-pub use state::{Counts, RoomState, Settings, UnknownRoom};
+pub use state::{Counts, NotAMember, RoomState, Settings, UnknownRoom};

@@ -57,7 +57,11 @@ impl Connection {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UnknownRoom;
 
-/// How much there is, for `GET /api/stats`.
+/// The member named in a request is not in the room named with it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NotAMember;
+
+/// How much there is: connected members and rooms.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Counts {
     pub members: usize,
@@ -163,6 +167,37 @@ impl RoomState {
         let mut effects = Effects::new();
         effects.send(Event::Message(message.clone()), room_audience(room_name));
         Ok((message, effects))
+    }
+
+    /// A backend removes member `id` from a room (moderation): it gets `left` with
+    /// reason `kicked`, the others `member_left` with reason `kicked`. It stays
+    /// connected and may join again.
+    pub fn kick(&mut self, room_name: &RoomName, id: MemberId) -> Result<Effects, NotAMember> {
+        if !self.is_in(id, room_name) {
+            return Err(NotAMember);
+        }
+        let member = self.member_in(id, room_name).ok_or(NotAMember)?;
+        if let Some(connection) = self.members.get_mut(&id) {
+            connection.rooms.remove(room_name);
+        }
+        self.leave_room(id, room_name);
+        log::info!("member {id} kicked from {room_name}");
+        let mut effects = Effects::new();
+        effects.unsubscribe(id, room_name.clone());
+        let left = Event::Left {
+            room: room_name.clone(),
+            reason: Some(LeaveReason::Kicked),
+        };
+        effects.send(left, Audience::Member(id));
+        if self.rooms.contains_key(room_name) {
+            let departure = Event::MemberLeft {
+                room: room_name.clone(),
+                member,
+                reason: LeaveReason::Kicked,
+            };
+            effects.send(departure, room_audience(room_name));
+        }
+        Ok(effects)
     }
 
     /// Every room with its members, by name.

@@ -6,7 +6,7 @@
 
 use std::sync::Arc;
 
-use hubbub_core::{Command, Counts, Effects, RoomState, Settings, UnknownRoom};
+use hubbub_core::{Command, Counts, Effects, NotAMember, RoomState, Settings, UnknownRoom};
 
 use super::sequencer::Answer;
 use crate::protocol::{
@@ -27,6 +27,8 @@ pub trait RoomBackend {
         room: RoomName,
         text: String,
     ) -> Answer<Result<(Arc<ChatMessage>, Effects), UnknownRoom>>;
+    /// A backend's removal of a member from a room (`kicked`).
+    fn kick(&mut self, room: RoomName, id: MemberId) -> Answer<Result<Effects, NotAMember>>;
     fn rooms_view(&mut self) -> Answer<Vec<RoomView>>;
     fn room_view(&mut self, room: RoomName) -> Answer<Option<RoomView>>;
     fn counts(&mut self) -> Answer<Counts>;
@@ -65,6 +67,10 @@ impl RoomBackend for InMemory {
         text: String,
     ) -> Answer<Result<(Arc<ChatMessage>, Effects), UnknownRoom>> {
         Answer::Now(self.state.publish(&room, text, Timestamp::now()))
+    }
+
+    fn kick(&mut self, room: RoomName, id: MemberId) -> Answer<Result<Effects, NotAMember>> {
+        Answer::Now(self.state.kick(&room, id))
     }
 
     fn rooms_view(&mut self) -> Answer<Vec<RoomView>> {

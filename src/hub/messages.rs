@@ -12,7 +12,7 @@ use crate::{
     protocol::{ChatMessage, DisplayName, LeaveReason, MemberId, Ref, RoomName, RoomView},
     stats::StatsView,
 };
-use hubbub_core::{Command, UnknownRoom};
+use hubbub_core::{Command, NotAMember, UnknownRoom};
 
 /// A connection on `/ws` has started; from now on it receives frames through `courier`.
 #[derive(Message)]
@@ -64,6 +64,15 @@ pub struct DescribeRoom {
 pub struct Publish {
     pub room: RoomName,
     pub text: String,
+}
+
+/// HTTP: a backend removes a member from a room (moderation, reason `kicked`). Fails
+/// when the member is not in the room.
+#[derive(Message)]
+#[rtype(result = "Result<Result<(), NotAMember>, Unanswered>")]
+pub struct Kick {
+    pub room: RoomName,
+    pub member: MemberId,
 }
 
 /// HTTP: the server's counters.

@@ -352,3 +352,14 @@ impl Handler<Publish> for Hub {
         })
     }
 }
+
+impl Handler<Kick> for Hub {
+    type Result = ResponseFuture<Result<Result<(), hubbub_core::NotAMember>, Unanswered>>;
+
+    fn handle(&mut self, msg: Kick, ctx: &mut Self::Context) -> Self::Result {
+        let answer = self.backend.kick(msg.room, msg.member);
+        self.ask(ctx, answer, |hub, kicked| {
+            kicked.map(|effects| hub.deliver(None, None, effects))
+        })
+    }
+}

@@ -1,12 +1,13 @@
-//! The JSON API for backends: list rooms, look at one, publish into one as `server`.
+//! The JSON API for backends: list rooms, look at one, publish into one as `server`,
+//! remove a member from one.
 
 use actix_web::{error::JsonPayloadError, http::StatusCode, web, HttpResponse};
 use serde::{Deserialize, Serialize};
 
 use super::{error::ApiError, AppState};
 use crate::{
-    hub::messages::{DescribeRoom, DescribeRooms, DescribeStats, Publish, Unanswered},
-    protocol::{RoomName, RoomView, Timestamp},
+    hub::messages::{DescribeRoom, DescribeRooms, DescribeStats, Kick, Publish, Unanswered},
+    protocol::{MemberId, RoomName, RoomView, Timestamp},
 };
 use hubbub_core::UnknownRoom;
 
@@ -113,6 +114,38 @@ pub async fn publish(
             at: message.at,
         })),
         Err(UnknownRoom) => Err(unknown_room(&room)),
+    }
+}
+
+/// `DELETE /api/rooms/{room}/members/{id}`: the member leaves the room with reason
+/// `kicked` and stays connected; `204`, or `404` if it is not in the room.
+pub async fn kick(
+    state: web::Data<AppState>,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, ApiError> {
+    let (room, id) = path.into_inner();
+    let room = parse_room(&room)?;
+    // An id that is not a number is nobody's: the same answer as any other stranger.
+    let not_a_member = || {
+        ApiError::new(
+            StatusCode::NOT_FOUND,
+            "not_a_member",
+            format!("no member {id} is in room {room}"),
+        )
+    };
+    let member = id.parse().map(MemberId).map_err(|_| not_a_member())?;
+    match state
+        .hub
+        .send(Kick {
+            room: room.clone(),
+            member,
+        })
+        .await
+        .map_err(hub_unavailable)?
+        .map_err(unanswered)?
+    {
+        Ok(()) => Ok(HttpResponse::NoContent().finish()),
+        Err(hubbub_core::NotAMember) => Err(not_a_member()),
     }
 }
 

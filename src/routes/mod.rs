@@ -50,7 +50,8 @@ pub fn configure(
                 .route("/stats", web::get().to(api::stats))
                 .route("/rooms", web::get().to(api::list_rooms))
                 .route("/rooms/{room}", web::get().to(api::get_room))
-                .route("/rooms/{room}/messages", web::post().to(api::publish)),
+                .route("/rooms/{room}/messages", web::post().to(api::publish))
+                .route("/rooms/{room}/members/{id}", web::delete().to(api::kick)),
         );
     if static_dir.is_dir() {
         cfg.service(actix_files::Files::new("/", static_dir).index_file("index.html"));

@@ -15,7 +15,7 @@ use hubbub::{
     },
     protocol::{ChatMessage, DisplayName, LeaveReason, MemberId, RoomName, RoomView},
 };
-use hubbub_core::{Command, Counts, Effects, UnknownRoom};
+use hubbub_core::{Command, Counts, Effects, NotAMember, UnknownRoom};
 use serde_json::{json, Value};
 use tokio_tungstenite::tungstenite::{
     protocol::{frame::coding::CloseCode, CloseFrame},
@@ -80,6 +80,11 @@ impl RoomBackend for Late {
         text: String,
     ) -> Answer<Result<(Arc<ChatMessage>, Effects), UnknownRoom>> {
         let answer = self.inner.publish(room, text);
+        self.later(answer)
+    }
+
+    fn kick(&mut self, room: RoomName, id: MemberId) -> Answer<Result<Effects, NotAMember>> {
+        let answer = self.inner.kick(room, id);
         self.later(answer)
     }
 

@@ -151,6 +151,15 @@ impl TestApp {
         (status, response.json().await.unwrap_or(Value::Null))
     }
 
+    pub async fn delete(&self, path: &str) -> (u16, Value) {
+        let response = tokio::time::timeout(DEADLINE, self.http.delete(self.url(path)).send())
+            .await
+            .expect("HTTP response in time")
+            .expect("HTTP request");
+        let status = response.status().as_u16();
+        (status, response.json().await.unwrap_or(Value::Null))
+    }
+
     pub async fn post(&self, path: &str, body: impl Into<reqwest::Body>) -> (u16, Value) {
         let request = self.http.post(self.url(path)).body(body);
         let response = tokio::time::timeout(DEADLINE, request.send())

@@ -364,3 +364,58 @@ async fn the_root_serves_the_page() {
         );
     }
 }
+
+#[actix_web::test]
+async fn deleting_a_member_kicks_it_from_the_room_and_it_stays_connected() {
+    let app = spawn_app().await;
+    let mut ann = app.member("ann", "lobby").await;
+    let mut bob = app.member("bob", "lobby").await;
+    ann.expect("member_joined").await;
+
+    let (status, body) = app
+        .delete(&format!("/api/rooms/lobby/members/{}", bob.id))
+        .await;
+    assert_eq!(status, 204, "{body}");
+
+    let left = bob.expect("left").await;
+    assert_eq!(left["room"], "lobby");
+    assert_eq!(left["reason"], "kicked");
+    let departed = ann.expect("member_left").await;
+    assert_eq!(departed["member"]["id"], bob.id.as_str());
+    assert_eq!(departed["reason"], "kicked");
+    assert_eq!(presence(&mut ann, "lobby").await.len(), 1);
+    // Still connected: the kicked member may talk and join again.
+    bob.send(json!({"type": "echo", "text": "still here"}))
+        .await;
+    assert_eq!(bob.expect("echo").await["text"], "still here");
+    bob.send(json!({"type": "join", "room": "lobby"})).await;
+    bob.expect("joined").await;
+    assert_eq!(
+        ann.expect("member_joined").await["member"]["id"],
+        bob.id.as_str()
+    );
+}
+
+#[actix_web::test]
+async fn deleting_a_member_not_in_the_room_is_a_404_json_error() {
+    let app = spawn_app().await;
+    let mut ann = app.member("ann", "lobby").await;
+    let bob = app.member("bob", "elsewhere").await;
+    for path in [
+        format!("/api/rooms/lobby/members/{}", bob.id),
+        "/api/rooms/lobby/members/999999".to_string(),
+        "/api/rooms/lobby/members/not-an-id".to_string(),
+        format!("/api/rooms/nowhere/members/{}", ann.id),
+    ] {
+        let (status, body) = app.delete(&path).await;
+        assert_eq!(status, 404, "{path}: {body}");
+        assert_eq!(body["error"], "not_a_member", "{path}");
+        assert!(body["message"].is_string());
+    }
+    let (status, body) = app.delete("/api/rooms/bad%20name/members/1").await;
+    assert_eq!(status, 400);
+    assert_eq!(body["error"], "invalid_room");
+    // Nothing happened to anyone.
+    assert_eq!(presence(&mut ann, "lobby").await.len(), 1);
+    ann.sync().await;
+}

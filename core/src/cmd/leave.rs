@@ -31,6 +31,7 @@ impl Apply for Leave {
         cx.effects.unsubscribe(from, self.room.clone());
         cx.effects.reply(Event::Left {
             room: self.room.clone(),
+            reason: None,
         });
         // The last one out tells nobody: the room is gone.
         if state.rooms.contains_key(&self.room) {

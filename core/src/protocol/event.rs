@@ -67,6 +67,8 @@ pub enum LeaveReason {
     Timeout,
     /// It stopped reading its frames; closed with 1013.
     Slow,
+    /// A backend removed it through the HTTP API.
+    Kicked,
 }
 
 impl LeaveReason {
@@ -77,6 +79,7 @@ impl LeaveReason {
             LeaveReason::Disconnect => "disconnect",
             LeaveReason::Timeout => "timeout",
             LeaveReason::Slow => "slow",
+            LeaveReason::Kicked => "kicked",
         }
     }
 }
@@ -124,6 +127,9 @@ pub enum Event {
     },
     Left {
         room: RoomName,
+        /// `kicked` when a backend removed the member; absent when it left by itself.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        reason: Option<LeaveReason>,
     },
     MemberJoined {
         room: RoomName,
@@ -236,6 +242,7 @@ mod tests {
         let reference = Ref::parse("a\"b").unwrap();
         let broadcast = Event::Left {
             room: RoomName::parse("r").unwrap(),
+            reason: None,
         }
         .to_json();
         let value: serde_json::Value =

@@ -22,7 +22,7 @@ use hubbub_core::{
         decode, ChatMessage, DisplayName, ErrorCode, Event, Inbound, LeaveReason, Member, MemberId,
         RoomName, RoomView, Timestamp,
     },
-    Audience, Command, Counts, Effect, Effects, RoomState, Settings, UnknownRoom,
+    Audience, Command, Counts, Effect, Effects, NotAMember, RoomState, Settings, UnknownRoom,
 };
 
 /// The time of a test hub's first operation: 2026-12-01T09:00:00.000Z.
@@ -170,6 +170,18 @@ impl TestHub {
             Err(unknown) => {
                 self.check_state();
                 Err(unknown)
+            }
+        }
+    }
+
+    /// A backend removes `id` from `room_name`, at the next tick.
+    pub fn kick(&mut self, room_name: &str, id: MemberId) -> Result<Outcome, NotAMember> {
+        let now = self.tick();
+        match self.state.kick(&room(room_name), id) {
+            Ok(effects) => Ok(self.deliver(Origin::Nobody("a kick"), now, effects)),
+            Err(refused) => {
+                self.check_state();
+                Err(refused)
             }
         }
     }
@@ -460,7 +472,7 @@ pub fn event_type(event: &Event) -> String {
 pub fn room_of(event: &Event) -> Option<&RoomName> {
     match event {
         Event::Joined { room, .. }
-        | Event::Left { room }
+        | Event::Left { room, .. }
         | Event::MemberJoined { room, .. }
         | Event::MemberLeft { room, .. }
         | Event::Presence { room, .. } => Some(room),

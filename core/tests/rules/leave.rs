@@ -28,7 +28,8 @@ fn leave_unsubscribes_replies_left_then_tells_the_others_with_reason_leave() {
     assert_eq!(
         out.received_by(bob),
         [Event::Left {
-            room: room("lobby")
+            room: room("lobby"),
+            reason: None
         }]
     );
     // The leaver as the room listed it: its join time there.

@@ -4,7 +4,7 @@
 //! heard which event, in which order, and checks the state's views afterwards.
 //!
 //! One file per command (`join`, `leave`, `say`, `whisper`, `who`, `rooms`, `rename`,
-//! `echo`), per operation that is not a command (`disconnect`, `publish`, `views`), the
+//! `echo`), per operation that is not a command (`disconnect`, `kick`, `publish`, `views`), the
 //! decoding of frames into commands (`decode`), and long mixed runs (`invariants`).
 
 mod helpers;
@@ -14,6 +14,7 @@ mod disconnect;
 mod echo;
 mod invariants;
 mod join;
+mod kick;
 mod leave;
 mod publish;
 mod rename;
