@@ -131,6 +131,12 @@ impl Application {
 impl Controller {
     /// Graceful shutdown: refuse new upgrades, send every client close 1001, wait (up to
     /// `SHUTDOWN_TIMEOUT_MS`) for those connections to end, then stop the server.
+    ///
+    /// The listener stays open while the clients drain: `/healthz` answers 503 and a new
+    /// upgrade is refused with 503, which a readiness probe reads as "send no one here",
+    /// where a closed port would look like a crash. Only `ServerHandle::stop`, after the
+    /// drain, closes the listener (actix's own signal handling, which would stop it at
+    /// once on SIGTERM, is disabled in [`Application::build_with_listener`]).
     pub async fn shutdown(&self) {
         log::info!(
             "shutting down: closing {} connection(s) with 1001",

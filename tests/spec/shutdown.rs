@@ -1,11 +1,12 @@
-//! Graceful shutdown: every client on `/ws` and `/echo` gets close 1001, then the server
-//! stops accepting; the binary does this on SIGTERM and Ctrl-C (SIGINT) and exits 0.
+//! Graceful shutdown: every client on `/ws` and `/echo` gets close 1001; while they go,
+//! the listener stays open and answers `/healthz` and new upgrades with 503; then the
+//! server stops listening. The binary does this on SIGTERM and Ctrl-C (SIGINT) and exits 0.
 
 use serde_json::json;
 
 use crate::{
     config::Binary,
-    helpers::{spawn_app, Client, DEADLINE},
+    helpers::{spawn_app, spawn_app_with, Client, TestApp, DEADLINE},
 };
 
 #[actix_web::test]
@@ -42,17 +43,79 @@ async fn shutdown_closes_every_client_with_1001_and_then_refuses_connections() {
         handshake.is_err(),
         "a new /ws connection was accepted after shutdown"
     );
+}
 
-    let health = tokio::time::timeout(DEADLINE, app.http.get(app.url("/healthz")).send())
-        .await
-        .expect("the health check ends within the deadline");
-    if let Ok(response) = health {
-        assert_ne!(
-            response.status().as_u16(),
-            200,
-            "/healthz is still 200 after shutdown"
-        );
+#[actix_web::test]
+async fn while_clients_drain_healthz_is_503_and_upgrades_are_refused_then_the_listener_closes() {
+    let app = spawn_app_with(|config| {
+        // Neither timer may end the drain while the test looks at it: the drain lasts
+        // until the test lets go of the client that holds it open.
+        config.close_timeout = DEADLINE;
+        config.shutdown_timeout = DEADLINE;
+    })
+    .await;
+    let mut watcher = app.connect("").await;
+    // Never read from again, so it never answers the server's close: as long as this
+    // socket is open, the server has a client to wait for.
+    let holder = app.connect("").await;
+    assert_eq!(health_check(&app).await.0, 200);
+
+    let controller = app.controller.clone();
+    let stopped = actix_web::rt::spawn(async move { controller.shutdown().await });
+    // The watcher's 1001 says the shutdown has begun; the holder keeps it draining.
+    watcher.expect_close(1001).await;
+
+    let (status, body) = health_check(&app).await;
+    assert_eq!(status, 503, "/healthz during the drain: {body}");
+    assert_eq!(body["error"], "shutting_down", "{body}");
+    let upgrade = tokio::time::timeout(
+        DEADLINE,
+        tokio_tungstenite::connect_async(app.ws_url("/ws")),
+    )
+    .await
+    .expect("the upgrade is answered within the deadline");
+    match upgrade {
+        Err(tokio_tungstenite::tungstenite::Error::Http(response)) => {
+            assert_eq!(response.status().as_u16(), 503, "{response:?}")
+        }
+        other => panic!("expected a 503 to the upgrade during the drain, got {other:?}"),
     }
+    assert!(
+        !stopped.is_finished(),
+        "shutdown finished while a client was still connected"
+    );
+    assert!(app.controller.open_connections() > 0);
+
+    drop(holder);
+    drop(watcher);
+    tokio::time::timeout(DEADLINE, stopped)
+        .await
+        .expect("shutdown finishes within the deadline once the last client is gone")
+        .expect("shutdown task did not panic");
+    let connect = tokio::net::TcpStream::connect(("127.0.0.1", app.port)).await;
+    assert_eq!(
+        connect.as_ref().map_err(std::io::Error::kind).err(),
+        Some(std::io::ErrorKind::ConnectionRefused),
+        "the listener still accepts after shutdown: {connect:?}"
+    );
+}
+
+/// `GET /healthz` on a new connection, so an answer proves the listener still accepts
+/// (a pooled keep-alive connection would be answered after it closed): status and JSON
+/// body, if any.
+async fn health_check(app: &TestApp) -> (u16, serde_json::Value) {
+    let response = tokio::time::timeout(
+        DEADLINE,
+        reqwest::Client::new().get(app.url("/healthz")).send(),
+    )
+    .await
+    .expect("the health check is answered within the deadline")
+    .expect("the listener answers the health check");
+    let status = response.status().as_u16();
+    (
+        status,
+        response.json().await.unwrap_or(serde_json::Value::Null),
+    )
 }
 
 #[actix_web::test]
