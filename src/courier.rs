@@ -6,7 +6,7 @@
 //! write). A broadcast to 1,000 members paid that 1,000 times. Instead, the hub groups a
 //! broadcast's recipients by the worker they live on and sends each worker's [`Courier`]
 //! one [`Post`]: the frame (shared, never copied) and the member ids. The courier, on the
-//! workers's own thread, puts the frame into each member's [`Inbox`] and wakes that
+//! worker's own thread, puts the frame into each member's `Inbox` and wakes that
 //! connection's actor, all without a lock, an allocation or a system call.
 //!
 //! The inbox is also where the outbound budget is kept (`MAX_PENDING_BYTES`): a frame
@@ -43,7 +43,8 @@ use crate::{protocol::MemberId, supervisor::Overflowed};
 pub struct CourierId(u32);
 
 /// The hub's handle on one worker's courier; equal handles reach the same thread, which
-/// is how rooms group their members ([`crate::hub::room::Room::by_route`]).
+/// is how the hub groups a room's subscribers
+/// ([`crate::hub::subscribers::Subscribers::by_route`]).
 #[derive(Clone)]
 pub struct CourierHandle {
     id: CourierId,

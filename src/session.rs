@@ -298,7 +298,7 @@ impl StreamHandler<WsFrame> for Session {
     }
 }
 
-/// Frames from the hub, through this connection's inbox ([`courier`]).
+/// Frames from the hub, through this connection's inbox ([`crate::courier`]).
 impl StreamHandler<ByteString> for Session {
     fn handle(&mut self, frame: ByteString, ctx: &mut Self::Context) {
         // Once evicted, queued frames are dropped so the close goes out promptly.
