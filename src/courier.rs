@@ -36,7 +36,7 @@ use bytestring::ByteString;
 use futures_core::Stream;
 use rustc_hash::FxHashMap;
 
-use crate::{protocol::MemberId, supervisor::Overflowed};
+use crate::protocol::MemberId;
 
 /// Which worker thread a courier serves.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -105,6 +105,16 @@ impl Addressees {
 pub struct Post {
     pub frame: ByteString,
     pub to: Addressees,
+}
+
+/// A connection's inbox went over its budget (reported to the supervisor, which
+/// drops it as slow).
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Overflowed {
+    pub id: MemberId,
+    /// What was queued when the frame that did not fit arrived.
+    pub pending_bytes: usize,
 }
 
 /// The actor on each worker thread that takes the hub's posts and fills the inboxes of

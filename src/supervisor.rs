@@ -25,6 +25,7 @@ use actix::prelude::*;
 use rustc_hash::FxHashMap;
 
 use crate::{
+    courier::Overflowed,
     hub::messages::Disconnect,
     protocol::{LeaveReason, MemberId},
     stats::Counters,
@@ -120,15 +121,6 @@ pub struct Watch {
 pub struct WatchedMember {
     pub id: MemberId,
     pub evict: Recipient<Evict>,
-}
-
-/// A connection's inbox went over its budget (reported by its worker's courier).
-#[derive(Message)]
-#[rtype(result = "()")]
-pub struct Overflowed {
-    pub id: MemberId,
-    /// What was queued when the frame that did not fit arrived.
-    pub pending_bytes: usize,
 }
 
 /// The supervisor's timing, from `Config`.

@@ -1,7 +1,9 @@
 //! [`RoomState`]: every member and room of one hub, and the operations on them that do
-//! not come from a client command (connect, disconnect, a backend's publish, the HTTP
-//! views). Commands reach it through [`RoomState::apply`], which runs each command's own
-//! rules (`cmd/`).
+//! not come from a client command (connect, disconnect, a backend's publish and kick,
+//! the HTTP views). Client commands are applied to it by [`Command::apply_to`], which
+//! runs each command's own rules (`cmd/`); this module knows nothing of them.
+//!
+//! [`Command::apply_to`]: crate::Command::apply_to
 //!
 //! Nothing here is shared or locked: whoever owns a `RoomState` applies one operation at
 //! a time, which is what keeps `seq` gap-free.
@@ -14,7 +16,6 @@ use std::{
 use rustc_hash::FxHashMap;
 
 use crate::{
-    cmd::{Command, Cx},
     effects::{Audience, Effects},
     protocol::{
         ChatMessage, DisplayName, Event, LeaveReason, Member, MemberId, RoomCount, RoomName,
@@ -101,26 +102,6 @@ impl RoomState {
                 rooms: BTreeSet::new(),
             },
         );
-    }
-
-    /// Runs a client command for member `from`. A member already gone (dropped as slow,
-    /// say) may still have commands in flight: they do nothing.
-    pub fn apply(&mut self, from: MemberId, command: Command, now: Timestamp) -> Effects {
-        let mut effects = Effects::new();
-        if !self.members.contains_key(&from) {
-            return effects;
-        }
-        let mut cx = Cx {
-            from,
-            now,
-            state: self,
-            effects: &mut effects,
-        };
-        if let Err(error) = command.apply(&mut cx) {
-            log::debug!("member {from}: refused: {}: {}", error.code, error.message);
-            effects.reply(error);
-        }
-        effects
     }
 
     /// Takes a member out of every room (they hear `member_left` with `reason`) and
@@ -250,6 +231,10 @@ impl RoomState {
                 members: room.len(),
             })
             .collect()
+    }
+
+    pub(crate) fn is_connected(&self, id: MemberId) -> bool {
+        self.members.contains_key(&id)
     }
 
     pub(crate) fn is_in(&self, id: MemberId, room: &RoomName) -> bool {

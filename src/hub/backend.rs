@@ -54,7 +54,7 @@ impl RoomBackend for InMemory {
     }
 
     fn apply(&mut self, from: MemberId, command: Command) -> Answer<Effects> {
-        Answer::Now(self.state.apply(from, command, Timestamp::now()))
+        Answer::Now(command.apply_to(&mut self.state, from, Timestamp::now()))
     }
 
     fn disconnect(&mut self, id: MemberId, reason: LeaveReason) -> Answer<Effects> {

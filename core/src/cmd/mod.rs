@@ -32,7 +32,7 @@ use crate::{
 
 /// What a command's rules work with.
 pub struct Cx<'a> {
-    /// The member that sent the command (connected: [`RoomState::apply`] checks).
+    /// The member that sent the command (connected: [`Command::apply_to`] checks).
     pub from: MemberId,
     /// The time the command is applied at; the rules never read a clock.
     pub now: Timestamp,
@@ -89,10 +89,28 @@ macro_rules! commands {
                 }
             }
 
-            pub(crate) fn apply(self, cx: &mut Cx<'_>) -> Result<(), ProtocolError> {
-                match self {
-                    $(Command::$variant(command) => command.apply(cx),)*
+            /// Runs the command's rules for member `from` at `now`. A member already
+            /// gone (dropped as slow, say) may still have commands in flight: they do
+            /// nothing. A refusal is the `error` reply to the requester.
+            pub fn apply_to(self, state: &mut RoomState, from: MemberId, now: Timestamp) -> Effects {
+                let mut effects = Effects::new();
+                if !state.is_connected(from) {
+                    return effects;
                 }
+                let mut cx = Cx {
+                    from,
+                    now,
+                    state,
+                    effects: &mut effects,
+                };
+                let applied = match self {
+                    $(Command::$variant(command) => command.apply(&mut cx),)*
+                };
+                if let Err(error) = applied {
+                    log::debug!("member {from}: refused: {}: {}", error.code, error.message);
+                    effects.reply(error);
+                }
+                effects
             }
         }
     };

@@ -142,7 +142,7 @@ impl TestHub {
     /// `command` from `from`, at the next tick.
     pub fn apply(&mut self, from: MemberId, command: Command) -> Outcome {
         let now = self.tick();
-        let effects = self.state.apply(from, command, now);
+        let effects = command.apply_to(&mut self.state, from, now);
         self.deliver(Origin::Member(from), now, effects)
     }
 
