@@ -1,6 +1,6 @@
 //! The `/echo` actor: a plain RFC 6455 echo peer. Every text and binary message goes back
 //! unchanged (fragmented ones joined first), pings get pongs, and the client's close code
-//! is echoed. No JSON, no hub.
+//! is echoed. No JSON, no hub; the frames themselves are its [`Connection`]'s.
 
 use std::sync::Arc;
 
@@ -11,15 +11,13 @@ use crate::{
     outbox::SessionLink,
     session::ConnectionSettings,
     shutdown::{GoingAway, Shutdown, Subscription},
-    transport::{self, Incoming, Liveness, Reassembler, SocketCloser, WsContext, WsFrame},
+    transport::{Connection, ConnectionLimits, DataMessage, SocketCloser, WsContext, WsFrame},
     watchdog::{Watch, Watchdog},
 };
 
 pub struct EchoSession {
     settings: Arc<ConnectionSettings>,
-    incoming: Reassembler,
-    /// When anything last came from the client.
-    liveness: Liveness,
+    connection: Connection,
     /// Ticked by the heartbeat; the watchdog resets the socket if it stops.
     link: Arc<SessionLink>,
     watchdog: Addr<Watchdog>,
@@ -38,16 +36,26 @@ impl EchoSession {
         socket: Option<SocketCloser>,
         watchdog: Addr<Watchdog>,
     ) -> Self {
+        let limits = ConnectionLimits {
+            max_message_bytes: settings.max_message_bytes,
+            client_timeout: settings.client_timeout,
+            close_timeout: settings.close_timeout,
+        };
         Self {
+            connection: Connection::new("echo client", limits),
             link: Arc::new(SessionLink::new(socket)),
             watchdog,
-            incoming: Reassembler::new(settings.max_message_bytes)
-                .with_close_timeout(settings.close_timeout),
             settings,
-            liveness: Liveness::default(),
             _ticket: ticket,
             shutdown,
             going_away: None,
+        }
+    }
+
+    fn heartbeat(&mut self, ctx: &mut WsContext<Self>) {
+        self.link.tick();
+        if !self.connection.heartbeat(ctx) {
+            log::info!("echo client: no heartbeat, dropping");
         }
     }
 }
@@ -59,17 +67,10 @@ impl Actor for EchoSession {
         self.watchdog.do_send(Watch {
             link: self.link.clone(),
         });
-        ctx.run_interval(self.settings.heartbeat_interval, |echo, ctx| {
-            echo.link.tick();
-            if echo.liveness.silent_for() > echo.settings.client_timeout {
-                log::info!("echo client: no heartbeat, dropping");
-                ctx.stop();
-            } else {
-                ctx.ping(b"");
-            }
-        });
+        ctx.run_interval(self.settings.heartbeat_interval, Self::heartbeat);
         self.going_away = self.shutdown.subscribe(ctx.address().recipient());
     }
+
     fn stopping(&mut self, _: &mut Self::Context) -> Running {
         self.link.release_socket();
         Running::Stop
@@ -78,22 +79,10 @@ impl Actor for EchoSession {
 
 impl StreamHandler<WsFrame> for EchoSession {
     fn handle(&mut self, frame: WsFrame, ctx: &mut Self::Context) {
-        self.liveness.heard();
-        match self.incoming.push(frame) {
-            Ok(None) => {}
-            Ok(Some(Incoming::Text(text))) => ctx.text(text),
-            Ok(Some(Incoming::Binary(data))) => ctx.binary(data),
-            Ok(Some(Incoming::Ping(data))) => ctx.pong(&data),
-            Ok(Some(Incoming::Pong)) => {}
-            Ok(Some(Incoming::Close(reason))) => {
-                ctx.close(reason);
-                ctx.stop();
-            }
-            Ok(Some(Incoming::CloseAcknowledged)) => ctx.stop(),
-            Err(violation) => {
-                log::debug!("echo client: ending: {}", violation.description());
-                transport::close_for(ctx, &mut self.incoming, &violation);
-            }
+        match self.connection.on_frame(frame, ctx) {
+            Some(DataMessage::Text(text)) => ctx.text(text),
+            Some(DataMessage::Binary(data)) => ctx.binary(data),
+            None => {}
         }
     }
 }
@@ -102,6 +91,6 @@ impl Handler<GoingAway> for EchoSession {
     type Result = ();
 
     fn handle(&mut self, _: GoingAway, ctx: &mut Self::Context) {
-        transport::close_going_away(ctx, &mut self.incoming);
+        self.connection.going_away(ctx);
     }
 }

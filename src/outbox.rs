@@ -20,14 +20,17 @@ use std::{
     time::{Duration, Instant},
 };
 
-use crate::{courier::CourierHandle, transport::SocketCloser};
+use crate::{
+    courier::CourierHandle,
+    transport::{CloseCode, SocketCloser},
+};
 use actix::prelude::*;
 
 /// The hub has dropped this connection (it was too slow): close with `code`.
 #[derive(Message)]
 #[rtype(result = "()")]
 pub struct Evict {
-    pub code: u16,
+    pub code: CloseCode,
     pub reason: &'static str,
 }
 
@@ -110,7 +113,7 @@ impl Outbox {
     }
 
     /// Tells the session to close with `code`; from now on it drops queued frames.
-    pub fn evict(&self, code: u16, reason: &'static str) {
+    pub fn evict(&self, code: CloseCode, reason: &'static str) {
         self.link.evicted.store(true, Ordering::Release);
         self.evict.do_send(Evict { code, reason });
     }

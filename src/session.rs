@@ -25,7 +25,7 @@ use crate::{
     rate_limit::{RateLimiter, Verdict},
     shutdown::{GoingAway, Shutdown, Subscription},
     transport::{
-        self, close_code, Incoming, Liveness, Reassembler, SocketCloser, WsContext, WsFrame,
+        CloseCode, Connection, ConnectionLimits, DataMessage, SocketCloser, WsContext, WsFrame,
     },
 };
 
@@ -68,9 +68,8 @@ pub struct Session {
     hub: Addr<Hub>,
     settings: Arc<ConnectionSettings>,
     link: Arc<SessionLink>,
-    incoming: Reassembler,
-    /// When anything (a frame, a pong) last came from the client.
-    liveness: Liveness,
+    /// The frames, heartbeat and closing handshake of this connection.
+    connection: Connection,
     /// Reported to the hub when the actor stops.
     leave_reason: LeaveReason,
     initial_room: Option<RoomName>,
@@ -97,16 +96,19 @@ impl Session {
             settings.rate_limit_strikes,
             Instant::now(),
         );
+        let limits = ConnectionLimits {
+            max_message_bytes: settings.max_message_bytes,
+            client_timeout: settings.client_timeout,
+            close_timeout: settings.close_timeout,
+        };
         Self {
             rate_limiter,
             id: setup.id,
             name: setup.name,
             hub,
-            incoming: Reassembler::new(settings.max_message_bytes)
-                .with_close_timeout(settings.close_timeout),
+            connection: Connection::new(format!("member {}", setup.id), limits),
             settings,
             link: Arc::new(SessionLink::new(setup.socket)),
-            liveness: Liveness::default(),
             leave_reason: LeaveReason::Disconnect,
             initial_room: setup.room,
             query_errors: setup.query_errors,
@@ -156,12 +158,8 @@ impl Session {
                     self.id,
                     self.name
                 );
-                transport::close(
-                    ctx,
-                    &mut self.incoming,
-                    close_code::POLICY,
-                    "rate limit exceeded repeatedly",
-                );
+                self.connection
+                    .close(ctx, CloseCode::Policy, "rate limit exceeded repeatedly");
                 false
             }
         }
@@ -217,13 +215,10 @@ impl Session {
 
     fn heartbeat(&mut self, ctx: &mut WsContext<Self>) {
         self.link.tick();
-        if self.liveness.silent_for() > self.settings.client_timeout {
+        if !self.connection.heartbeat(ctx) {
             log::info!("member {} ({}): no heartbeat, dropping", self.id, self.name);
             self.leave_reason = LeaveReason::Timeout;
-            ctx.stop();
-            return;
         }
-        ctx.ping(b"");
     }
 }
 
@@ -281,18 +276,9 @@ impl Actor for Session {
 
 impl StreamHandler<WsFrame> for Session {
     fn handle(&mut self, frame: WsFrame, ctx: &mut Self::Context) {
-        self.liveness.heard();
-        let message = match self.incoming.push(frame) {
-            Ok(Some(message)) => message,
-            Ok(None) => return,
-            Err(violation) => {
-                log::debug!("member {}: ending: {}", self.id, violation.description());
-                return transport::close_for(ctx, &mut self.incoming, &violation);
-            }
-        };
-        match message {
-            Incoming::Text(text) => self.on_text(&text, ctx),
-            Incoming::Binary(_) => {
+        match self.connection.on_frame(frame, ctx) {
+            Some(DataMessage::Text(text)) => self.on_text(&text, ctx),
+            Some(DataMessage::Binary(_)) => {
                 if !self.within_rate(None, ctx) {
                     return;
                 }
@@ -302,13 +288,7 @@ impl StreamHandler<WsFrame> for Session {
                 );
                 self.reply(ctx, None, &error.into());
             }
-            Incoming::Ping(data) => ctx.pong(&data),
-            Incoming::Pong => {}
-            Incoming::Close(reason) => {
-                ctx.close(reason);
-                ctx.stop();
-            }
-            Incoming::CloseAcknowledged => ctx.stop(),
+            None => {}
         }
     }
 }
@@ -331,7 +311,7 @@ impl Handler<Evict> for Session {
 
     fn handle(&mut self, msg: Evict, ctx: &mut Self::Context) {
         self.leave_reason = LeaveReason::Slow;
-        transport::close(ctx, &mut self.incoming, msg.code, msg.reason);
+        self.connection.close(ctx, msg.code, msg.reason);
     }
 }
 
@@ -339,6 +319,6 @@ impl Handler<GoingAway> for Session {
     type Result = ();
 
     fn handle(&mut self, _: GoingAway, ctx: &mut Self::Context) {
-        transport::close_going_away(ctx, &mut self.incoming);
+        self.connection.going_away(ctx);
     }
 }

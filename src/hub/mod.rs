@@ -37,7 +37,7 @@ use crate::{
         ChatMessage, DisplayName, Event, LeaveReason, Member, MemberId, Ref, RoomName, Sender,
         Timestamp,
     },
-    transport::close_code,
+    transport::CloseCode,
 };
 use messages::*;
 use room::Room;
@@ -245,7 +245,7 @@ impl Hub {
         );
         client
             .outbox
-            .evict(close_code::TRY_AGAIN_LATER, "too slow to read its frames");
+            .evict(CloseCode::TryAgainLater, "too slow to read its frames");
         self.stats.members_dropped_slow += 1;
         self.evicted.push((
             Instant::now() + self.settings.sweep_interval,
