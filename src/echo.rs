@@ -42,7 +42,7 @@ impl EchoSession {
             close_timeout: settings.close_timeout,
         };
         Self {
-            connection: Connection::new("echo client", limits),
+            connection: Connection::new("echo client", limits, socket.clone()),
             link: Arc::new(SessionLink::new(socket)),
             watchdog,
             settings,
@@ -69,11 +69,6 @@ impl Actor for EchoSession {
         });
         ctx.run_interval(self.settings.heartbeat_interval, Self::heartbeat);
         self.going_away = self.shutdown.subscribe(ctx.address().recipient());
-    }
-
-    fn stopping(&mut self, _: &mut Self::Context) -> Running {
-        self.link.release_socket();
-        Running::Stop
     }
 }
 

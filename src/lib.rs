@@ -17,6 +17,9 @@
 //! - [`rate_limit`]: the per-connection token bucket on `/ws`.
 //! - [`shutdown`]: the close-1001-then-exit signal shared by every connection.
 
+// Unsafe code is allowed item by item, each with its SAFETY reasoning.
+#![deny(unsafe_code)]
+
 pub mod admission;
 pub mod config;
 pub mod courier;

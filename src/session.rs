@@ -106,7 +106,11 @@ impl Session {
             id: setup.id,
             name: setup.name,
             hub,
-            connection: Connection::new(format!("member {}", setup.id), limits),
+            connection: Connection::new(
+                format!("member {}", setup.id),
+                limits,
+                setup.socket.clone(),
+            ),
             settings,
             link: Arc::new(SessionLink::new(setup.socket)),
             leave_reason: LeaveReason::Disconnect,
@@ -269,7 +273,6 @@ impl Actor for Session {
                 reason: self.leave_reason,
             },
         );
-        self.link.release_socket();
         Running::Stop
     }
 }

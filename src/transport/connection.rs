@@ -1,7 +1,7 @@
 //! The part of a connection actor that is transport: what `/ws` and `/echo` share. A
 //! [`Connection`] answers control frames, ends the connection on violations, keeps the
-//! heartbeat's timeout and the closing handshake; it hands back only data messages.
-//! What those mean is the actor's.
+//! heartbeat's timeout and the closing handshake, and holds the socket's
+//! [`SocketCloser`]; it hands back only data messages. What those mean is the actor's.
 
 use std::time::Duration;
 
@@ -13,7 +13,7 @@ use bytestring::ByteString;
 use super::{
     close::{is_valid_close_code, CloseHandshake},
     liveness::Liveness,
-    CloseCode, Incoming, Reassembler, Violation, WsContext, WsFrame,
+    CloseCode, Incoming, Reassembler, SocketCloser, Violation, WsContext, WsFrame,
 };
 
 /// A whole data message from the client, for the actor to act on.
@@ -44,6 +44,8 @@ pub(crate) struct Connection {
     /// When anything (a frame, a pong) last came from the client.
     liveness: Liveness,
     client_timeout: Duration,
+    /// Released when the connection is dropped (see [`SocketCloser`]).
+    socket: Option<SocketCloser>,
 }
 
 /// What one frame asks of the connection; decided apart from the actor's context so it
@@ -60,13 +62,18 @@ enum Reaction {
 }
 
 impl Connection {
-    pub(crate) fn new(peer: impl Into<String>, limits: ConnectionLimits) -> Self {
+    pub(crate) fn new(
+        peer: impl Into<String>,
+        limits: ConnectionLimits,
+        socket: Option<SocketCloser>,
+    ) -> Self {
         Self {
             peer: peer.into(),
             incoming: Reassembler::new(limits.max_message_bytes),
             close: CloseHandshake::new(limits.close_timeout),
             liveness: Liveness::default(),
             client_timeout: limits.client_timeout,
+            socket,
         }
     }
 
@@ -158,6 +165,17 @@ impl Connection {
     }
 }
 
+/// The actor is dropped with the HTTP connection serving it (its context is that
+/// connection's response body), so the socket's duplicate is closed by then at the
+/// latest, whichever way the actor ended.
+impl Drop for Connection {
+    fn drop(&mut self) {
+        if let Some(socket) = &self.socket {
+            socket.release();
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use actix_http::ws::Item;
@@ -170,7 +188,7 @@ mod tests {
             client_timeout: Duration::from_secs(10),
             close_timeout: Duration::from_secs(1),
         };
-        Connection::new("test client", limits)
+        Connection::new("test client", limits, None)
     }
 
     fn close_with(code: u16) -> WsFrame {

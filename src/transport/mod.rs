@@ -6,8 +6,8 @@
 //!
 //! The parts, in the order a connection meets them:
 //!
-//! - `socket`: at accept, `TCP_NODELAY` and the descriptor, which a [`SocketCloser`]
-//!   uses to reset a connection whose actor is jammed.
+//! - `socket`: at accept, `TCP_NODELAY` and the descriptor's number; at upgrade, the
+//!   duplicate a [`SocketCloser`] holds to reset a connection whose actor is jammed.
 //! - `handshake`: the strict upgrade check ([`check_handshake`]) and [`upgrade`].
 //! - `frame_guard`: refuses a frame whose header declares too much, before buffering it.
 //! - `connection`: the [`Connection`] each connection actor embeds: control frames,
