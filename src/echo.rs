@@ -1,6 +1,6 @@
 //! The `/echo` actor: a plain RFC 6455 echo peer. Every text and binary message goes back
 //! unchanged (fragmented ones joined first), pings get pongs, and the client's close code
-//! is echoed. No JSON, no hub.
+//! is echoed. No JSON, no hub; the frames themselves are its [`Connection`]'s.
 
 use std::{rc::Rc, sync::Arc};
 
@@ -11,15 +11,13 @@ use crate::{
     session::ConnectionSettings,
     shutdown::{GoingAway, Subscription},
     supervisor::{ConnectionLink, Watch},
-    transport::{self, Incoming, Liveness, Reassembler, SocketCloser, WsContext, WsFrame},
+    transport::{Connection, DataMessage, SocketCloser, WsContext, WsFrame},
     worker::Worker,
 };
 
 pub struct EchoSession {
     settings: Arc<ConnectionSettings>,
-    incoming: Reassembler,
-    /// When anything last came from the client.
-    liveness: Liveness,
+    connection: Connection,
     /// Ticked by the heartbeat; the supervisor resets the socket if it stops.
     link: Arc<ConnectionLink>,
     worker: Rc<Worker>,
@@ -37,14 +35,23 @@ impl EchoSession {
         socket: Option<SocketCloser>,
     ) -> Self {
         Self {
+            connection: Connection::new(
+                "echo client",
+                settings.connection_limits(),
+                socket.clone(),
+            ),
             link: Arc::new(ConnectionLink::new(socket)),
             worker,
-            incoming: Reassembler::new(settings.limits.max_message_bytes)
-                .with_close_timeout(settings.close_timeout),
             settings,
-            liveness: Liveness::default(),
             _ticket: ticket,
             going_away: None,
+        }
+    }
+
+    fn heartbeat(&mut self, ctx: &mut WsContext<Self>) {
+        self.link.tick();
+        if !self.connection.heartbeat(ctx) {
+            log::info!("echo client: no heartbeat, dropping");
         }
     }
 }
@@ -57,15 +64,7 @@ impl Actor for EchoSession {
             link: self.link.clone(),
             member: None,
         });
-        ctx.run_interval(self.settings.heartbeat_interval, |echo, ctx| {
-            echo.link.tick();
-            if echo.liveness.silent_for() > echo.settings.client_timeout {
-                log::info!("echo client: no heartbeat, dropping");
-                ctx.stop();
-            } else {
-                ctx.ping(b"");
-            }
-        });
+        ctx.run_interval(self.settings.heartbeat_interval, Self::heartbeat);
         self.going_away = self.worker.on_shutdown(ctx.address().recipient());
     }
 
@@ -77,22 +76,10 @@ impl Actor for EchoSession {
 
 impl StreamHandler<WsFrame> for EchoSession {
     fn handle(&mut self, frame: WsFrame, ctx: &mut Self::Context) {
-        self.liveness.heard();
-        match self.incoming.push(frame) {
-            Ok(None) => {}
-            Ok(Some(Incoming::Text(text))) => ctx.text(text),
-            Ok(Some(Incoming::Binary(data))) => ctx.binary(data),
-            Ok(Some(Incoming::Ping(data))) => ctx.pong(&data),
-            Ok(Some(Incoming::Pong)) => {}
-            Ok(Some(Incoming::Close(reason))) => {
-                ctx.close(reason);
-                ctx.stop();
-            }
-            Ok(Some(Incoming::CloseAcknowledged)) => ctx.stop(),
-            Err(violation) => {
-                log::debug!("echo client: ending: {}", violation.description());
-                transport::close_for(ctx, &mut self.incoming, &violation);
-            }
+        match self.connection.on_frame(frame, ctx) {
+            Some(DataMessage::Text(text)) => ctx.text(text),
+            Some(DataMessage::Binary(data)) => ctx.binary(data),
+            None => {}
         }
     }
 }
@@ -101,6 +88,6 @@ impl Handler<GoingAway> for EchoSession {
     type Result = ();
 
     fn handle(&mut self, _: GoingAway, ctx: &mut Self::Context) {
-        transport::close_going_away(ctx, &mut self.incoming);
+        self.connection.going_away(ctx);
     }
 }

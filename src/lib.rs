@@ -23,6 +23,9 @@
 //! - [`shutdown`]: the close-1001-then-exit signal shared by every connection.
 //! - [`stats`]: the server's counters.
 
+// Unsafe code is allowed item by item, each with its SAFETY reasoning.
+#![deny(unsafe_code)]
+
 pub use hubbub_core::protocol;
 
 pub mod admission;

@@ -1,5 +1,8 @@
 //! `hubbub`: read the config, start logging, serve until Ctrl-C or SIGTERM.
 
+// Unsafe code is allowed item by item, each with its SAFETY reasoning.
+#![deny(unsafe_code)]
+
 use hubbub::{config::Config, startup::Application};
 
 /// jemalloc (the default `jemalloc` feature): messages cross threads (a session allocates,
@@ -75,9 +78,10 @@ fn shutdown_signal() -> impl std::future::Future<Output = ()> {
     }
 }
 
-/// Each WebSocket connection holds a descriptor, so the usual soft limit of 1024 caps a
-/// server at about a thousand clients. Raise the soft limit to the hard one and warn if
-/// even that is short of `MAX_CONNECTIONS`.
+/// Each WebSocket connection holds two descriptors (its socket, and the duplicate the
+/// server keeps to reset it if it jams), so the usual soft limit of 1024 caps a server at
+/// about 500 clients. Raise the soft limit to the hard one and warn if even that is short
+/// of what `MAX_CONNECTIONS` needs.
 #[cfg(unix)]
 fn raise_open_file_limit(config: &Config) {
     let mut limit = libc::rlimit {
@@ -85,6 +89,7 @@ fn raise_open_file_limit(config: &Config) {
         rlim_max: 0,
     };
     // SAFETY: getrlimit/setrlimit only read and write the struct we pass.
+    #[allow(unsafe_code)]
     unsafe {
         if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) != 0 {
             return;
@@ -99,11 +104,18 @@ fn raise_open_file_limit(config: &Config) {
             }
         }
     }
-    let needed = config.max_connections as u64 + 64;
+    /// Descriptors an open WebSocket connection holds.
+    const PER_CONNECTION: u64 = 2;
+    /// The listener, the runtime's own, the log, static files and HTTP API clients.
+    const HEADROOM: u64 = 64;
+    let needed = (config.max_connections as u64)
+        .saturating_mul(PER_CONNECTION)
+        .saturating_add(HEADROOM);
     if limit.rlim_cur < needed {
         log::warn!(
             "open-file limit {} is below the {needed} that MAX_CONNECTIONS={} needs \
-             (one per connection); raise `ulimit -n` or lower MAX_CONNECTIONS",
+             (two per connection: its socket and the duplicate kept to reset it); \
+             raise `ulimit -n` or lower MAX_CONNECTIONS",
             limit.rlim_cur,
             config.max_connections
         );

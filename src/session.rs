@@ -28,7 +28,7 @@ use crate::{
     shutdown::{GoingAway, Subscription},
     supervisor::{ConnectionLink, Evict, Watch, WatchedMember},
     transport::{
-        self, CloseCode, Incoming, Liveness, Reassembler, SocketCloser, WsContext, WsFrame,
+        CloseCode, Connection, ConnectionLimits, DataMessage, SocketCloser, WsContext, WsFrame,
     },
     worker::Worker,
 };
@@ -49,6 +49,17 @@ pub struct ConnectionSettings {
     pub rate_limit_per_s: u32,
     pub rate_limit_burst: u32,
     pub rate_limit_strikes: u32,
+}
+
+impl ConnectionSettings {
+    /// What the transport's [`Connection`] enforces.
+    pub(crate) fn connection_limits(&self) -> ConnectionLimits {
+        ConnectionLimits {
+            max_message_bytes: self.limits.max_message_bytes,
+            client_timeout: self.client_timeout,
+            close_timeout: self.close_timeout,
+        }
+    }
 }
 
 /// A new `/ws` connection, before its actor starts.
@@ -75,9 +86,8 @@ pub struct Session {
     worker: Rc<Worker>,
     settings: Arc<ConnectionSettings>,
     link: Arc<ConnectionLink>,
-    incoming: Reassembler,
-    /// When anything (a frame, a pong) last came from the client.
-    liveness: Liveness,
+    /// The frames, heartbeat and closing handshake of this connection.
+    connection: Connection,
     /// Reported to the hub when the actor stops.
     leave_reason: LeaveReason,
     /// Taken in `started`. (The session keeps no name: the room state has it.)
@@ -102,11 +112,13 @@ impl Session {
             rate_limiter,
             id: setup.id,
             worker,
-            incoming: Reassembler::new(settings.limits.max_message_bytes)
-                .with_close_timeout(settings.close_timeout),
+            connection: Connection::new(
+                format!("member {}", setup.id),
+                settings.connection_limits(),
+                setup.socket.clone(),
+            ),
             settings,
             link: Arc::new(ConnectionLink::new(setup.socket)),
-            liveness: Liveness::default(),
             leave_reason: LeaveReason::Disconnect,
             start: Some(Start {
                 name: setup.name,
@@ -158,12 +170,8 @@ impl Session {
                     "member {}: kept breaking the rate limit, closing with 1008",
                     self.id
                 );
-                transport::close(
-                    ctx,
-                    &mut self.incoming,
-                    CloseCode::POLICY.0,
-                    "rate limit exceeded repeatedly",
-                );
+                self.connection
+                    .close(ctx, CloseCode::Policy, "rate limit exceeded repeatedly");
                 false
             }
         }
@@ -199,13 +207,10 @@ impl Session {
 
     fn heartbeat(&mut self, ctx: &mut WsContext<Self>) {
         self.link.tick();
-        if self.liveness.silent_for() > self.settings.client_timeout {
+        if !self.connection.heartbeat(ctx) {
             log::info!("member {}: no heartbeat, dropping", self.id);
             self.leave_reason = LeaveReason::Timeout;
-            ctx.stop();
-            return;
         }
-        ctx.ping(b"");
     }
 }
 
@@ -266,18 +271,9 @@ impl Actor for Session {
 
 impl StreamHandler<WsFrame> for Session {
     fn handle(&mut self, frame: WsFrame, ctx: &mut Self::Context) {
-        self.liveness.heard();
-        let message = match self.incoming.push(frame) {
-            Ok(Some(message)) => message,
-            Ok(None) => return,
-            Err(violation) => {
-                log::debug!("member {}: ending: {}", self.id, violation.description());
-                return transport::close_for(ctx, &mut self.incoming, &violation);
-            }
-        };
-        match message {
-            Incoming::Text(text) => self.on_text(&text, ctx),
-            Incoming::Binary(_) => {
+        match self.connection.on_frame(frame, ctx) {
+            Some(DataMessage::Text(text)) => self.on_text(&text, ctx),
+            Some(DataMessage::Binary(_)) => {
                 if !self.within_rate(None, ctx) {
                     return;
                 }
@@ -287,13 +283,7 @@ impl StreamHandler<WsFrame> for Session {
                 );
                 self.reply(ctx, None, &error.into());
             }
-            Incoming::Ping(data) => ctx.pong(&data),
-            Incoming::Pong => {}
-            Incoming::Close(reason) => {
-                ctx.close(reason);
-                ctx.stop();
-            }
-            Incoming::CloseAcknowledged => ctx.stop(),
+            None => {}
         }
     }
 }
@@ -316,7 +306,7 @@ impl Handler<Evict> for Session {
 
     fn handle(&mut self, msg: Evict, ctx: &mut Self::Context) {
         self.leave_reason = LeaveReason::Slow;
-        transport::close(ctx, &mut self.incoming, msg.code.0, msg.reason);
+        self.connection.close(ctx, msg.code, msg.reason);
     }
 }
 
@@ -324,6 +314,6 @@ impl Handler<GoingAway> for Session {
     type Result = ();
 
     fn handle(&mut self, _: GoingAway, ctx: &mut Self::Context) {
-        transport::close_going_away(ctx, &mut self.incoming);
+        self.connection.going_away(ctx);
     }
 }

@@ -37,7 +37,7 @@ use crate::{
 pub struct ConnectionLink {
     /// Set once the connection is evicted; it then discards queued frames.
     evicted: AtomicBool,
-    /// Set when the connection's actor has stopped: nothing left to watch.
+    /// Set when the connection's actor has stopped.
     ended: AtomicBool,
     /// When the connection's heartbeat timer last ran (ms on [`monotonic_ms`]).
     last_tick_ms: AtomicU64,
@@ -71,16 +71,19 @@ impl ConnectionLink {
         self.evicted.load(Ordering::Acquire)
     }
 
-    /// The connection's actor has stopped: let go of the socket so it is not held open.
+    /// The connection's actor has stopped.
     pub fn end(&self) {
         self.ended.store(true, Ordering::Release);
-        if let Some(socket) = &self.socket {
-            socket.release();
-        }
     }
 
+    /// Nothing left to watch: the socket is released (the transport lets go of it when
+    /// the connection is dropped, which an actor stopped on a stuck socket may never
+    /// be), or, without a socket handle, the actor has stopped.
     fn has_ended(&self) -> bool {
-        self.ended.load(Ordering::Acquire)
+        match &self.socket {
+            Some(socket) => socket.is_released(),
+            None => self.ended.load(Ordering::Acquire),
+        }
     }
 
     /// Shuts the socket down from outside the (jammed) actor; `false` if there was
@@ -243,7 +246,7 @@ impl Handler<Overflowed> for Supervisor {
         );
         link.evicted.store(true, Ordering::Release);
         evict.do_send(Evict {
-            code: CloseCode::TRY_AGAIN_LATER,
+            code: CloseCode::TryAgainLater,
             reason: "too slow to read its frames",
         });
         self.counters.member_dropped_slow();

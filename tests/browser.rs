@@ -20,6 +20,8 @@
 //! tokio like the rest of these tests, and built from a plain-HTTP `hyper-util`
 //! connector it needs no TLS stack to talk to a chromedriver on loopback.
 
+#![deny(unsafe_code)]
+
 use std::{
     fmt::Display,
     future::Future,

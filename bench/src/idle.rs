@@ -226,7 +226,9 @@ fn raise_open_files(needed: u64) -> Result<(), String> {
         rlim_max: 0,
     };
     // SAFETY: getrlimit writes into the struct we own; RLIMIT_NOFILE is a valid resource.
-    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } != 0 {
+    #[allow(unsafe_code)]
+    let status = unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) };
+    if status != 0 {
         return Err(format!(
             "getrlimit(RLIMIT_NOFILE): {}",
             std::io::Error::last_os_error()
@@ -243,8 +245,11 @@ fn raise_open_files(needed: u64) -> Result<(), String> {
         ));
     }
     limit.rlim_cur = needed.max(limit.rlim_cur);
-    // SAFETY: as above; the new soft limit is within the hard limit.
-    if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &limit) } != 0 {
+    // SAFETY: setrlimit only reads the struct we own; the new soft limit is within the
+    // hard limit.
+    #[allow(unsafe_code)]
+    let status = unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &limit) };
+    if status != 0 {
         return Err(format!(
             "setrlimit(RLIMIT_NOFILE, {needed}): {}",
             std::io::Error::last_os_error()

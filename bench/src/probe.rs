@@ -46,6 +46,7 @@ impl CpuUsage {
 impl ServerProbe {
     pub fn new(pid: u32) -> Result<Self, String> {
         // SAFETY: sysconf has no preconditions; it returns -1 for an unknown name.
+        #[allow(unsafe_code)]
         let ticks = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
         let probe = Self {
             pid,

@@ -3,6 +3,7 @@
 //! set (or the variable a cross-field rule blames), never panic.
 
 #![no_main]
+#![deny(unsafe_code)]
 
 use hubbub::config::Config;
 use libfuzzer_sys::fuzz_target;

@@ -3,6 +3,7 @@
 //! `tests/spec/properties.rs`; this target only checks what must hold for any input.)
 
 #![no_main]
+#![deny(unsafe_code)]
 
 use hubbub::protocol::{self, Inbound, MAX_REF_CHARS};
 use libfuzzer_sys::fuzz_target;

@@ -1,6 +1,8 @@
 //! The executable spec of hubbub: one module per protocol area, each test driving the
 //! real server over real sockets. Read these to learn what the server promises.
 
+#![deny(unsafe_code)]
+
 mod helpers;
 
 mod abuse;

@@ -759,18 +759,18 @@ proptest! {
         for (position, frame) in frames.into_iter().enumerate() {
             if pings && position > 0 {
                 let ping = ws::Message::Ping(Bytes::from_static(b"p"));
-                prop_assert_eq!(reassembler.push(Ok(ping)), Ok(Some(Incoming::Ping(Bytes::from_static(b"p")))));
+                prop_assert_eq!(reassembler.push(ping), Ok(Some(Incoming::Ping(Bytes::from_static(b"p")))));
             }
             let expected = if position == last {
                 Some(Incoming::Text(ByteString::from(text.clone())))
             } else {
                 None
             };
-            prop_assert_eq!(reassembler.push(Ok(frame)), Ok(expected));
+            prop_assert_eq!(reassembler.push(frame), Ok(expected));
         }
         let after = ByteString::from_static("after");
         prop_assert_eq!(
-            reassembler.push(Ok(ws::Message::Text(after.clone()))),
+            reassembler.push(ws::Message::Text(after.clone())),
             Ok(Some(Incoming::Text(after)))
         );
     }
@@ -782,7 +782,7 @@ proptest! {
         let last = frames.len() - 1;
         for (position, frame) in frames.into_iter().enumerate() {
             let expected = (position == last).then(|| Incoming::Binary(Bytes::from(data.clone())));
-            prop_assert_eq!(reassembler.push(Ok(frame)), Ok(expected));
+            prop_assert_eq!(reassembler.push(frame), Ok(expected));
         }
     }
 
@@ -799,7 +799,7 @@ proptest! {
         for frame in continuation_frames(split(text.as_bytes(), &cuts), true) {
             let ws::Message::Continuation(item) = &frame else { unreachable!() };
             received += payload(item).len();
-            let result = reassembler.push(Ok(frame));
+            let result = reassembler.push(frame);
             if received > limit {
                 prop_assert_eq!(result, Err(Violation::TooBig));
                 break;
@@ -824,7 +824,7 @@ proptest! {
                 Ok(_) => false,
                 Err(err) => position == last || err.error_len().is_some(),
             };
-            let result = reassembler.push(Ok(frame));
+            let result = reassembler.push(frame);
             if broken {
                 prop_assert_eq!(result, Err(Violation::InvalidUtf8));
                 prop_assert!(std::str::from_utf8(&data).is_err());

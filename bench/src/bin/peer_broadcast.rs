@@ -5,6 +5,8 @@
 //! costs a refcount, not a copy). No heartbeat, no limits, no JSON. `PORT` from the
 //! environment (unset: any free port); prints `listening on http://127.0.0.1:PORT`.
 
+#![deny(unsafe_code)]
+
 use std::{any::Any, collections::HashSet, net::TcpListener};
 
 use actix::prelude::*;

@@ -5,6 +5,8 @@
 //! `PORT` from the environment (0 or unset: any free port); prints
 //! `listening on http://127.0.0.1:PORT` to stderr once bound.
 
+#![deny(unsafe_code)]
+
 use std::{any::Any, net::TcpListener};
 
 use actix::{Actor, StreamHandler};
