@@ -3,7 +3,7 @@
 //! The hub runs on one thread and the connections on actix's workers. Sending every
 //! recipient its own actix message costs, per recipient, a boxed envelope allocated on
 //! the hub's thread and freed on the worker's, and a cross-thread wake-up (an `eventfd`
-//! write). A broadcast to 1,000 members paid that 1,000 times. Instead, the hub groups a
+//! write), so a broadcast to 1,000 members would pay it 1,000 times. Instead, the hub groups a
 //! broadcast's recipients by the worker they live on and sends each worker's [`Courier`]
 //! one [`Post`]: the frame (shared, never copied) and the member ids. The courier, on the
 //! worker's own thread, puts the frame into each member's `Inbox` and wakes that

@@ -5,11 +5,8 @@
 
 use hubbub::{config::Config, startup::Application};
 
-/// jemalloc (the default `jemalloc` feature): messages cross threads (a session allocates,
-/// the hub frees; the hub allocates, a worker frees), which glibc's malloc handles with
-/// arena locks and consolidation, 10-15 % of the CPU of a 100-room fan-out in profiles.
-/// jemalloc cut CPU per delivery by about 15 % there and held no more memory per idle
-/// connection (mimalloc, also tried, held 50 % more). Figures: docs/benchmarks.md.
+/// jemalloc (the default `jemalloc` feature): messages are freed on another thread than
+/// the one that made them, which glibc's malloc handles slowly (docs/benchmarks.md).
 #[cfg(feature = "jemalloc")]
 #[global_allocator]
 static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;

@@ -29,13 +29,9 @@ impl Room {
         }
     }
 
-    /// Adds a member; `false` if it was already in (its join time is kept).
-    pub fn join(&mut self, id: MemberId, at: Timestamp) -> bool {
-        if self.members.contains_key(&id) {
-            return false;
-        }
-        self.members.insert(id, at);
-        true
+    /// Adds a member; one already in keeps its first join time.
+    pub fn join(&mut self, id: MemberId, at: Timestamp) {
+        self.members.entry(id).or_insert(at);
     }
 
     /// Removes a member, returning when it had joined.
@@ -131,9 +127,10 @@ mod tests {
     fn joining_twice_keeps_the_first_join() {
         let mut room = Room::new(1);
         let (first, later) = (Timestamp::from_millis(1), Timestamp::from_millis(2));
-        assert!(room.join(MemberId(1), first));
-        assert!(!room.join(MemberId(1), later));
+        room.join(MemberId(1), first);
+        room.join(MemberId(1), later);
         assert_eq!(room.len(), 1);
+        assert_eq!(room.joined_at(MemberId(1)), Some(first));
         assert_eq!(room.leave(MemberId(1)), Some(first));
         assert!(room.is_empty());
     }

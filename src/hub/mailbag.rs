@@ -2,9 +2,8 @@
 //! thread and scheduler round, not one per command.
 //!
 //! The hub runs on its own thread. Each message to it wakes that thread, and where the
-//! hub and a worker share a core, the woken hub preempts the worker: at 100 rooms of 10,
-//! half of the hub thread's time went to being switched in, once per `say`. Instead, a
-//! connection puts its message in its thread's *mailbag*, and the first message into an
+//! hub and a worker share a core, the woken hub preempts the worker, once per message
+//! (docs/benchmarks.md). Instead, a connection puts its message in its thread's *mailbag*, and the first message into an
 //! empty bag wakes the thread's carrier task, which sends the whole bag to the hub. Tasks
 //! on a worker run in the order they were woken, so the carrier runs after every
 //! connection already woken this round has had its turn: a busy worker sends many

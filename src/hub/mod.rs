@@ -12,10 +12,10 @@
 //! - `subscribers.rs`: a room's members on this node, grouped by worker.
 
 pub mod backend;
-pub mod mailbag;
-pub mod messages;
+pub(crate) mod mailbag;
+pub(crate) mod messages;
 pub mod sequencer;
-pub mod subscribers;
+pub(crate) mod subscribers;
 
 use std::{
     collections::BTreeMap,

@@ -28,12 +28,12 @@ mod reassembler;
 mod socket;
 mod violation;
 
-pub use close::CloseCode;
+pub(crate) use close::CloseCode;
 pub(crate) use connection::{Connection, ConnectionLimits, DataMessage};
 pub(crate) use handshake::{check_handshake, upgrade, HandshakeRefusal};
 pub use reassembler::{Incoming, Reassembler};
 pub(crate) use socket::on_connect;
-pub use socket::SocketCloser;
+pub(crate) use socket::SocketCloser;
 pub use violation::Violation;
 
 pub(crate) use actix_web_actors::ws::WebsocketContext as WsContext;

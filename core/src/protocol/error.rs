@@ -1,5 +1,5 @@
 //! Error codes and the errors that become `error` frames. The list of codes is written
-//! once, in [`error_codes!`]: the enum, its wire text and the lookup by text all come
+//! once, in `error_codes!`: the enum, its wire text and the lookup by text all come
 //! from it, so a new code cannot be missing from one of them.
 
 use std::{fmt, str::FromStr};

@@ -1,6 +1,6 @@
 //! The `/ws` wire protocol: the values on the wire and their validation (`names.rs`),
 //! error codes (`error.rs`), timestamps (`timestamp.rs`), server -> client frames and
-//! their encoding (`event.rs`), and the decoding of a client's text frame ([`decode`]).
+//! their encoding (`event.rs`), and the decoding of a client's text frame ([`decode()`]).
 //! Client commands themselves live in [`crate::cmd`], one file each.
 //!
 //! Nothing here knows of actix or sockets: text in, [`Inbound`] out; [`Event`]s in,
