@@ -7,7 +7,6 @@
 
 use std::{cell::Cell, sync::Arc, time::Duration};
 
-use futures_util::{SinkExt, StreamExt};
 use hubbub::{
     hub::{
         backend::{InMemory, RoomBackend},
@@ -16,13 +15,13 @@ use hubbub::{
     protocol::{ChatMessage, DisplayName, LeaveReason, MemberId, RoomName, RoomView},
 };
 use hubbub_core::{Command, Counts, Effects, NotAMember, UnknownRoom};
-use serde_json::{json, Value};
-use tokio_tungstenite::tungstenite::{
-    protocol::{frame::coding::CloseCode, CloseFrame},
-    Message,
-};
+use serde_json::json;
 
-use crate::helpers::{spawn_app_with_backend, DEADLINE};
+use crate::{
+    concurrency::clients_saying_at_once_all_see_one_seq_order,
+    helpers::{spawn_app_with_backend, TestApp},
+    rooms::last_words_arrive_before_the_departure,
+};
 
 /// The in-memory backend, answering each call after 0 to 3 ms, picked pseudo-randomly.
 struct Late {
@@ -104,112 +103,19 @@ impl RoomBackend for Late {
     }
 }
 
-async fn spawn_late_app() -> crate::helpers::TestApp {
+async fn spawn_late_app() -> TestApp {
     spawn_app_with_backend(|config| Late::boxed(InMemory::new(config.room_rules()))).await
 }
 
 #[actix_web::test]
 async fn with_a_late_backend_last_words_still_arrive_before_the_departure() {
-    let app = spawn_late_app().await;
-    let mut ann = app.member("ann", "lobby").await;
-    let mut bob = app.member("bob", "lobby").await;
-    ann.expect("member_joined").await;
-    for i in 0..20 {
-        bob.send(json!({"type": "say", "room": "lobby", "text": format!("last words {i}")}))
-            .await;
-    }
-    bob.send(json!({"type": "leave", "room": "lobby"})).await;
-    bob.send_message(Message::Close(Some(CloseFrame {
-        code: CloseCode::Normal,
-        reason: "bye".into(),
-    })))
-    .await;
-    bob.expect_close(1000).await;
-
-    for i in 0..20 {
-        let message = ann.expect("message").await;
-        assert_eq!(message["text"], format!("last words {i}"));
-        assert_eq!(message["seq"], i + 1);
-    }
-    assert_eq!(ann.expect("member_left").await["reason"], "leave");
-    ann.sync().await;
+    last_words_arrive_before_the_departure(&spawn_late_app().await).await;
 }
 
 #[actix_web::test]
 async fn with_a_late_backend_every_member_sees_one_seq_order_and_each_senders_order() {
-    const CLIENTS: usize = 5;
-    const SAYS_EACH: usize = 40;
-    let total = CLIENTS * SAYS_EACH;
     let app = spawn_late_app().await;
-    let mut clients = Vec::new();
-    for i in 0..CLIENTS {
-        clients.push(app.member(&format!("c{i}"), "crowd").await);
-    }
-    let mut readers = Vec::new();
-    let mut writers = Vec::new();
-    for client in clients {
-        let id = client.id.clone();
-        let (mut sink, mut stream) = client.socket.split();
-        readers.push(actix_web::rt::spawn(async move {
-            let mut messages: Vec<Value> = Vec::new();
-            while messages.len() < total {
-                let frame = tokio::time::timeout(DEADLINE, stream.next())
-                    .await
-                    .expect("messages keep coming")
-                    .expect("connection open")
-                    .expect("valid frame");
-                if let Message::Text(text) = frame {
-                    let event: Value = serde_json::from_str(&text).unwrap();
-                    if event["type"] == "message" {
-                        messages.push(event);
-                    }
-                }
-            }
-            messages
-        }));
-        writers.push(actix_web::rt::spawn(async move {
-            for n in 0..SAYS_EACH {
-                let say = json!({"type": "say", "room": "crowd", "text": format!("{id}:{n}")});
-                sink.feed(Message::text(say.to_string())).await.unwrap();
-            }
-            sink.flush().await.unwrap();
-            sink
-        }));
-    }
-    let mut sinks = Vec::new();
-    for writer in writers {
-        sinks.push(writer.await.unwrap());
-    }
-    let mut orders = Vec::new();
-    for reader in readers {
-        let messages = reader.await.unwrap();
-        let seqs: Vec<u64> = messages
-            .iter()
-            .map(|m| m["seq"].as_u64().unwrap())
-            .collect();
-        assert_eq!(
-            seqs,
-            (1..=total as u64).collect::<Vec<_>>(),
-            "seq order, no gap"
-        );
-        let mut next: std::collections::HashMap<String, usize> = Default::default();
-        for message in &messages {
-            let (sender, n) = message["text"].as_str().unwrap().split_once(':').unwrap();
-            let expected = next.entry(sender.to_string()).or_default();
-            assert_eq!(n.parse::<usize>().unwrap(), *expected, "sender order kept");
-            *expected += 1;
-        }
-        orders.push(
-            messages
-                .iter()
-                .map(|m| m["text"].clone())
-                .collect::<Vec<_>>(),
-        );
-    }
-    assert!(
-        orders.windows(2).all(|w| w[0] == w[1]),
-        "one order for everyone"
-    );
+    clients_saying_at_once_all_see_one_seq_order(&app, 5, 40).await;
 }
 
 #[actix_web::test]

@@ -7,7 +7,7 @@ use futures_util::{SinkExt, StreamExt};
 use serde_json::{json, Value};
 use tokio_tungstenite::tungstenite::Message;
 
-use crate::helpers::{spawn_app, DEADLINE};
+use crate::helpers::{spawn_app, TestApp, DEADLINE};
 
 const CLIENTS: usize = 20;
 const SAYS_EACH: usize = 100;
@@ -15,11 +15,22 @@ const SAYS_EACH: usize = 100;
 #[actix_web::test]
 async fn twenty_clients_saying_a_hundred_times_each_all_see_two_thousand_in_seq_order() {
     let app = spawn_app().await;
+    clients_saying_at_once_all_see_one_seq_order(&app, CLIENTS, SAYS_EACH).await;
+}
+
+/// `clients_count` members of one room each say `says_each` messages as fast as they can:
+/// every member receives all of them exactly once, in `seq` order from 1 without a gap,
+/// each sender's order kept. (Also run over a late backend: `backend_seam.rs`.)
+pub async fn clients_saying_at_once_all_see_one_seq_order(
+    app: &TestApp,
+    clients_count: usize,
+    says_each: usize,
+) {
     let mut clients = Vec::new();
-    for i in 0..CLIENTS {
+    for i in 0..clients_count {
         clients.push(app.member(&format!("c{i}"), "crowd").await);
     }
-    let total = CLIENTS * SAYS_EACH;
+    let total = clients_count * says_each;
 
     let mut readers = Vec::new();
     let mut writers = Vec::new();
@@ -44,7 +55,7 @@ async fn twenty_clients_saying_a_hundred_times_each_all_see_two_thousand_in_seq_
             messages
         }));
         writers.push(actix_web::rt::spawn(async move {
-            for n in 0..SAYS_EACH {
+            for n in 0..says_each {
                 let say = json!({"type": "say", "room": "crowd", "text": format!("{id}:{n}")});
                 sink.feed(Message::text(say.to_string())).await.unwrap();
             }
@@ -56,6 +67,7 @@ async fn twenty_clients_saying_a_hundred_times_each_all_see_two_thousand_in_seq_
     for writer in writers {
         sinks.push(writer.await.unwrap());
     }
+    let mut orders = Vec::new();
     for reader in readers {
         let messages = reader.await.unwrap();
         let seqs: Vec<u64> = messages
@@ -72,7 +84,17 @@ async fn twenty_clients_saying_a_hundred_times_each_all_see_two_thousand_in_seq_
             assert_eq!(n.parse::<usize>().unwrap(), *next, "sender order kept");
             *next += 1;
         }
-        assert_eq!(next_per_sender.len(), CLIENTS);
-        assert!(next_per_sender.values().all(|count| *count == SAYS_EACH));
+        assert_eq!(next_per_sender.len(), clients_count);
+        assert!(next_per_sender.values().all(|count| *count == says_each));
+        orders.push(
+            messages
+                .iter()
+                .map(|m| m["text"].clone())
+                .collect::<Vec<_>>(),
+        );
     }
+    assert!(
+        orders.windows(2).all(|pair| pair[0] == pair[1]),
+        "one order for everyone"
+    );
 }

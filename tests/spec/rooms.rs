@@ -8,7 +8,7 @@ use tokio_tungstenite::tungstenite::{
     Message,
 };
 
-use crate::helpers::{spawn_app, spawn_app_with, Client};
+use crate::helpers::{spawn_app, spawn_app_with, Client, TestApp};
 
 /// Asserts a wire timestamp: RFC 3339, UTC (`Z`), exactly three fractional digits, and
 /// recent (so a constant or a local time cannot pass).
@@ -309,9 +309,13 @@ async fn disconnect_sends_member_left_with_reason_disconnect() {
 
 #[actix_web::test]
 async fn what_a_member_says_right_before_closing_arrives_before_its_departure() {
-    // A connection's frames reach the hub in the order it sent them, its close last,
-    // however the server batches them on the way.
-    let app = spawn_app().await;
+    last_words_arrive_before_the_departure(&spawn_app().await).await;
+}
+
+/// A connection's frames reach the hub in the order it sent them, its close last,
+/// however the server batches them on the way (and whenever its backend answers: also
+/// run over a late backend in `backend_seam.rs`).
+pub async fn last_words_arrive_before_the_departure(app: &TestApp) {
     let mut ann = app.member("ann", "lobby").await;
     let mut bob = app.member("bob", "lobby").await;
     ann.expect("member_joined").await;
@@ -330,10 +334,9 @@ async fn what_a_member_says_right_before_closing_arrives_before_its_departure() 
     bob.expect_close(1000).await;
 
     for i in 0..20 {
-        assert_eq!(
-            ann.expect("message").await["text"],
-            format!("last words {i}")
-        );
+        let message = ann.expect("message").await;
+        assert_eq!(message["text"], format!("last words {i}"));
+        assert_eq!(message["seq"], i + 1);
     }
     let departed = ann.expect("member_left").await;
     assert_eq!(departed["reason"], "leave");
