@@ -14,7 +14,13 @@
 # gives medians with min-max. Settings from the environment:
 #   BENCH_REPEATS, BENCH_DURATION (s), BENCH_WARMUP (s), BENCH_IDLE (connections),
 #   BENCH_SERVER_CPUS, BENCH_CLIENT_CPUS (taskset lists; default 0 and 1),
-#   BENCH_OUT (default target/bench: results.jsonl, report.md, server logs).
+#   BENCH_OUT (default target/bench: results.jsonl, report.md, server logs),
+#   BENCH_BASELINE (a folder with a release `hubbub` built from an earlier commit: it is
+#   measured too, interleaved with this build, and the report compares the two).
+#
+#   A before/after of a change:
+#     git worktree add /tmp/base <commit> && cargo build --release --manifest-path /tmp/base/Cargo.toml
+#     BENCH_BASELINE=/tmp/base/target/release scripts/bench.sh
 # Needs python3 (the table) and, for pinning, taskset (util-linux).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -47,13 +53,15 @@ HUBBUB_SETTINGS=(RATE_LIMIT_PER_S=0 MAX_CONNECTIONS=100000 MAX_CONNECTIONS_PER_I
 # start_server KIND [VAR=value ...]: starts $BIN/KIND on a free port; sets SERVER_PID
 # and SERVER_URL.
 start_server() {
-    local kind=$1 port log
+    local kind=$1 port log binary
     shift
     port=$(free_port)
     log="$OUT/logs/$kind-$port.log"
     local settings=(PORT="$port" RUST_LOG=warn)
-    [ "$kind" = hubbub ] && settings+=("${HUBBUB_SETTINGS[@]}")
-    env "${settings[@]}" "$@" "${PIN_SERVER[@]}" "$BIN/$kind" >"$log" 2>&1 &
+    binary="$BIN/$kind"
+    [ "$kind" = baseline ] && binary="$BASELINE/hubbub"
+    case "$kind" in hubbub | baseline) settings+=("${HUBBUB_SETTINGS[@]}") ;; esac
+    env "${settings[@]}" "$@" "${PIN_SERVER[@]}" "$binary" >"$log" 2>&1 &
     SERVER_PID=$!
     SERVER_URL="ws://127.0.0.1:$port"
     for _ in $(seq 1 100); do
@@ -110,6 +118,37 @@ measure() {
     start_server "$kind" "${env_settings[@]}"
     run_load "$label" "$@"
     stop_server
+}
+
+BASELINE=${BENCH_BASELINE:-}
+if [ -n "$BASELINE" ] && [ ! -x "$BASELINE/hubbub" ]; then
+    echo "bench: BENCH_BASELINE=$BASELINE holds no hubbub binary" >&2
+    exit 2
+fi
+
+# hub_measure NAME [VAR=value ...] -- MODE ARGS...: hubbub as NAME@hubbub, and with
+# BENCH_BASELINE the baseline build as NAME@baseline, in this repeat's order.
+hub_measure() {
+    local name=$1
+    shift
+    if [ -z "$BASELINE" ]; then
+        measure "$name@hubbub" hubbub "$@"
+    elif [ "$first" = 1 ]; then
+        measure "$name@hubbub" hubbub "$@"
+        measure "$name@baseline" baseline "$@"
+    else
+        measure "$name@baseline" baseline "$@"
+        measure "$name@hubbub" hubbub "$@"
+    fi
+}
+
+# baseline_measure NAME [VAR=value ...] -- MODE ARGS...: the baseline build alone, when
+# there is one (beside a hubbub-against-peer pair).
+baseline_measure() {
+    local name=$1
+    shift
+    [ -n "$BASELINE" ] && measure "$name@baseline" baseline "$@"
+    return 0
 }
 
 # ---------------------------------------------------------------------------------------
@@ -200,18 +239,21 @@ for repeat in $(seq 1 "$REPEATS"); do
     pair "$first" \
         'measure echo-raw@hubbub hubbub -- "${ECHO[@]}" --protocol raw' \
         'measure echo-raw@peer peer_echo -- "${ECHO[@]}" --protocol raw'
-    measure echo-hub@hubbub hubbub -- "${ECHO[@]}" --protocol hub
+    baseline_measure echo-raw -- "${ECHO[@]}" --protocol raw
+    hub_measure echo-hub -- "${ECHO[@]}" --protocol hub
     for size in 1x100 1x1000; do
         members=${size#1x}
         pair "$first" \
             'measure fanout-$size@hubbub hubbub -- "${FANOUT[@]}" --rooms 1 --members $members' \
             'measure fanout-$size@peer peer_broadcast -- "${FANOUT[@]}" --protocol raw --rooms 1 --members $members'
+        baseline_measure "fanout-$size" -- "${FANOUT[@]}" --rooms 1 --members "$members"
     done
-    measure fanout-100x10@hubbub hubbub -- "${FANOUT[@]}" --rooms 100 --members 10
+    hub_measure fanout-100x10 -- "${FANOUT[@]}" --rooms 100 --members 10
     # Heartbeats every second, so they run while the connections are held.
     pair "$first" \
         'measure idle@hubbub hubbub HEARTBEAT_INTERVAL_MS=1000 -- idle --protocol hub --connections $IDLE --hold 3' \
         'measure idle@peer peer_echo -- idle --protocol raw --connections $IDLE --hold 3'
+    baseline_measure idle HEARTBEAT_INTERVAL_MS=1000 -- idle --protocol hub --connections "$IDLE" --hold 3
     pair "$first" \
         'measure churn@hubbub hubbub -- churn --protocol hub --workers 16 --duration $DURATION' \
         'measure churn@peer peer_echo -- churn --protocol raw --workers 16 --duration $DURATION'
@@ -314,6 +356,22 @@ row("handshakes/s during the idle ramp (hubbub `/ws` vs peer_echo)", "idle@hubbu
     "handshakes_per_s", ">= 0.8x", ratio_at_least(0.8))
 row("churn cycles/s, 16 workers (hubbub: connect-join-say-leave-close; peer: connect-echo-close)",
     "churn@hubbub", "churn@peer", "cycles_per_s", "info", None)
+
+# With BENCH_BASELINE: this build against the earlier one, in the same run.
+if any(r.get("label", "").endswith("@baseline") for r in runs):
+    rows.append("| **this build against the baseline build (BENCH_BASELINE), same run** | this | baseline | ratio | | | |")
+    for what, name, field in (
+        ("`/echo` server CPU per message (us)", "echo-raw", "cpu_us_per_msg"),
+        ("`/ws` JSON echo CPU per message (us)", "echo-hub", "cpu_us_per_msg"),
+        ("`/ws` JSON echo messages/s", "echo-hub", "msgs_per_s"),
+        ("fan-out 1x100 deliveries/s", "fanout-1x100", "deliveries_per_s"),
+        ("fan-out 1x1000 deliveries/s", "fanout-1x1000", "deliveries_per_s"),
+        ("fan-out 1x1000 server CPU per delivery (us)", "fanout-1x1000", "cpu_us_per_delivery"),
+        ("fan-out 100x10 deliveries/s", "fanout-100x10", "deliveries_per_s"),
+        ("fan-out 100x10 server CPU per delivery (us)", "fanout-100x10", "cpu_us_per_delivery"),
+        (f"idle RSS per `/ws` connection at {idle} (KiB)", "idle", "rss_per_conn_kib"),
+    ):
+        row(what, f"{name}@hubbub", f"{name}@baseline", field, "within noise", None)
 
 total_errors = sum(r["errors"] for r in runs)
 print(f"Medians of {repeats} interleaved repeats, min-max in brackets; {duration} s measured per run; {pinning}; "
