@@ -7,6 +7,8 @@
 
 use std::{collections::HashMap, fmt, path::PathBuf, time::Duration};
 
+use hubbub_core::protocol::MAX_PAGE;
+
 /// Every variable [`Config::from_vars`] reads, in `.env.example` order.
 pub const VARIABLES: &[&str] = &[
     "HOST",
@@ -17,6 +19,9 @@ pub const VARIABLES: &[&str] = &[
     "HEARTBEAT_INTERVAL_MS",
     "CLIENT_TIMEOUT_MS",
     "HISTORY_LEN",
+    "JOINED_MEMBERS_MAX",
+    "PRESENCE_EVENTS_MAX",
+    "MEMBER_COUNT_INTERVAL_MS",
     "STATIC_DIR",
     "SHUTDOWN_TIMEOUT_MS",
     "CLOSE_LINGER_MS",
@@ -53,6 +58,15 @@ pub struct Config {
     pub client_timeout: Duration,
     /// How many recent messages each room keeps and sends in `joined`.
     pub history_len: usize,
+    /// Members listed in `joined` (the joiner always among them); `who` and the HTTP
+    /// API page through the rest.
+    pub joined_members_max: usize,
+    /// Past this many members a room is *big*: its members get `member_count` instead
+    /// of a `member_joined` or `member_left` per change, so filling a room does not cost
+    /// the square of its size.
+    pub presence_events_max: usize,
+    /// How often a big room whose count changed hears `member_count`.
+    pub member_count_interval: Duration,
     /// Where the browser page lives.
     pub static_dir: PathBuf,
     /// How long a graceful shutdown waits for clients to take their 1001 close
@@ -100,6 +114,9 @@ impl Default for Config {
             heartbeat_interval: Duration::from_millis(5_000),
             client_timeout: Duration::from_millis(10_000),
             history_len: 50,
+            joined_members_max: 100,
+            presence_events_max: 200,
+            member_count_interval: Duration::from_millis(1_000),
             static_dir: PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/static")),
             shutdown_timeout: Duration::from_millis(5_000),
             close_linger: Duration::ZERO,
@@ -192,6 +209,17 @@ impl Config {
         if let Some(v) = get("HISTORY_LEN") {
             config.history_len = parse_number("HISTORY_LEN", v, 0, 100_000)? as usize;
         }
+        if let Some(v) = get("JOINED_MEMBERS_MAX") {
+            config.joined_members_max =
+                parse_number("JOINED_MEMBERS_MAX", v, 1, MAX_PAGE as u64)? as usize;
+        }
+        if let Some(v) = get("PRESENCE_EVENTS_MAX") {
+            config.presence_events_max =
+                parse_number("PRESENCE_EVENTS_MAX", v, 1, 10_000_000)? as usize;
+        }
+        if let Some(v) = get("MEMBER_COUNT_INTERVAL_MS") {
+            config.member_count_interval = parse_millis("MEMBER_COUNT_INTERVAL_MS", v)?;
+        }
         if let Some(v) = get("STATIC_DIR") {
             config.static_dir = PathBuf::from(v);
         }
@@ -273,6 +301,8 @@ impl Config {
         hubbub_core::Settings {
             max_rooms_per_connection: self.max_rooms_per_connection,
             history_len: self.history_len,
+            joined_members_max: self.joined_members_max,
+            presence_events_max: self.presence_events_max,
         }
     }
 

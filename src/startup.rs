@@ -61,7 +61,7 @@ impl Application {
     ) -> io::Result<Self> {
         let port = listener.local_addr()?.port();
         let counters = Arc::new(Counters::default());
-        let hub = Hub::new(backend, counters.clone()).start();
+        let hub = Hub::new(backend, counters.clone(), config.member_count_interval).start();
         let supervisor = Supervisor::new(
             SupervisorSettings {
                 sweep_interval: config.heartbeat_interval,
@@ -136,7 +136,7 @@ impl Controller {
     /// upgrade is refused with 503, which a readiness probe reads as "send no one here",
     /// where a closed port would look like a crash. Only `ServerHandle::stop`, after the
     /// drain, closes the listener (actix's own signal handling, which would stop it at
-    /// once on SIGTERM, is disabled in [`Application::build_with_listener`]).
+    /// once on SIGTERM, is disabled in [`Application::build_with_backend`]).
     pub async fn shutdown(&self) {
         log::info!(
             "shutting down: closing {} connection(s) with 1001",

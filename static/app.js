@@ -15,6 +15,7 @@
   var BACKOFF_JITTER = 0.2;        // up to +20 %
   var STABLE_AFTER_MS = 5000;      // a connection this old resets the backoff
   var MAX_LOG_LINES = 1000;        // per room
+  var WHO_PAGE = 100;              // members one "show more" asks for (the server allows 1..1000)
   var ROOM_RE = /^[A-Za-z0-9._-]{1,64}$/;
   var REASON_TEXT = {
     leave: "left",
@@ -61,6 +62,9 @@
     rename: $("rename"),
     members: $("members"),
     memberCount: $("member-count"),
+    membersMore: $("members-more"),
+    membersMoreText: $("members-more-text"),
+    showMore: $("members-show-more"),
     roomsRefresh: $("rooms-refresh"),
     serverRooms: $("server-rooms")
   };
@@ -93,7 +97,10 @@
   function newRoom(name) {
     return {
       name: name,
-      members: new Map(),   // id -> member
+      members: new Map(),   // id -> member; in a big room only the ones listed so far
+      memberCount: 0,       // everyone in the room (joined.member_count, then events)
+      membersAfter: null,   // `after` for the next `who` page; null starts from the first
+      moreRef: null,        // ref of the `who` page being loaded, if any
       lines: [],            // log entries (see addLine)
       seqs: new Map(),      // seq -> fingerprint of a shown message
       unread: 0,
@@ -158,6 +165,13 @@
   function utf8Length(s) {
     if (window.TextEncoder) return new TextEncoder().encode(s).length;
     return unescape(encodeURIComponent(s)).length;
+  }
+
+  var countFormat = window.Intl && Intl.NumberFormat ? new Intl.NumberFormat("en") : null;
+
+  // A count with a thousands separator, as the page's English text wants: 7900 -> "7,900".
+  function fmtCount(n) {
+    return countFormat ? countFormat.format(n) : String(n);
   }
 
   function h(tag, className, text) {
@@ -318,7 +332,7 @@
 
   function onConnectionLost(ev) {
     var wasConnected = state.status === "connected";
-    state.rooms.forEach(function (room) { room.joined = false; });
+    state.rooms.forEach(function (room) { room.joined = false; room.moreRef = null; });
     state.pendingEcho.clear();
     if (wasConnected) {
       var why = "Connection lost" + (ev && ev.code ? " (code " + ev.code + (ev.reason ? ", " + ev.reason : "") + ")" : "") + ".";
@@ -378,7 +392,7 @@
       try { sock.close(1000, "bye"); } catch (e) { /* ignore */ }
     }
     var wasConnected = state.status === "connected";
-    state.rooms.forEach(function (room) { room.joined = false; });
+    state.rooms.forEach(function (room) { room.joined = false; room.moreRef = null; });
     if (wasConnected) broadcastSystem("Disconnected.", "conn");
     state.me = null;
     showIdentity();
@@ -401,6 +415,7 @@
       case "message": onMessage(msg); break;
       case "whisper": onWhisper(msg); break;
       case "presence": onPresence(msg); break;
+      case "member_count": onMemberCount(msg); break;
       case "rooms": onRooms(msg); break;
       case "error": onError(msg); break;
       default: /* ignore unknown events for forward compatibility */ break;
@@ -460,9 +475,16 @@
     room.joined = true;
 
     room.members = new Map();
+    var listed = [];
     (msg.members || []).forEach(function (m) {
-      if (m && m.id != null) room.members.set(String(m.id), normMember(m));
+      if (m && m.id != null) {
+        room.members.set(String(m.id), normMember(m));
+        listed.push(String(m.id));
+      }
     });
+    room.memberCount = typeof msg.member_count === "number" ? msg.member_count : room.members.size;
+    room.membersAfter = pagingStart(listed);
+    room.moreRef = null;
 
     var history = Array.isArray(msg.history) ? msg.history : [];
     // Dedupe on rejoin: skip history messages already shown (same seq and content).
@@ -494,6 +516,16 @@
       renderRooms();
       if (state.active === name) { renderLog(); renderMembers(); }
     }
+  }
+
+  // Where "show more" starts after `joined`. Its list is the first members in id order,
+  // except that the joiner (us) is put last when it was not among them: paging after our
+  // own id would skip everyone between, so page after the member before us (seeing
+  // ourselves again is harmless, pages merge by id).
+  function pagingStart(listedIds) {
+    var n = listedIds.length;
+    if (n && isMe(listedIds[n - 1])) n -= 1;
+    return n ? listedIds[n - 1] : null;
   }
 
   function normMember(m) {
@@ -528,9 +560,10 @@
     if (!room || !msg.member) return;
     var m = normMember(msg.member);
     room.members.set(m.id, m);
+    room.memberCount += 1;
     addSystem(room, m.name + " joined.", "join");
     if (state.active === room.name) renderMembers();
-    updateServerRoomCount(room.name, room.members.size);
+    updateServerRoomCount(room.name, room.memberCount);
   }
 
   // Keeps the "All rooms" count of a room we are in current without asking the server.
@@ -551,10 +584,20 @@
     var known = room.members.get(id);
     var name = known ? known.name : memberName(msg.member);
     room.members.delete(id);
+    room.memberCount = Math.max(0, room.memberCount - 1);
     var verb = REASON_TEXT[msg.reason] || "left";
     addSystem(room, name + " " + verb + ".", "leave reason-" + (msg.reason || "leave"));
     if (state.active === room.name) renderMembers();
-    updateServerRoomCount(room.name, room.members.size);
+    updateServerRoomCount(room.name, room.memberCount);
+  }
+
+  // A big room says how many are in it instead of who came and went: no log line.
+  function onMemberCount(msg) {
+    var room = state.rooms.get(String(msg.room));
+    if (!room || typeof msg.count !== "number") return;
+    room.memberCount = msg.count;
+    if (state.active === room.name) renderMembers();
+    updateServerRoomCount(room.name, room.memberCount);
   }
 
   function onMemberRenamed(msg) {
@@ -604,14 +647,45 @@
     }
   }
 
+  // One page of a room's members: the answer to "show more" is added to the list, any
+  // other `presence` replaces it as before.
   function onPresence(msg) {
     var room = state.rooms.get(String(msg.room));
     if (!room) return;
-    room.members = new Map();
+    var more = msg.ref != null && String(msg.ref) === room.moreRef;
+    if (more) {
+      room.moreRef = null;
+    } else {
+      room.members = new Map();
+    }
+    var added = [];
     (msg.members || []).forEach(function (m) {
-      if (m && m.id != null) room.members.set(String(m.id), normMember(m));
+      if (!m || m.id == null) return;
+      var member = normMember(m);
+      if (!room.members.has(member.id)) added.push(member.id);
+      room.members.set(member.id, member);
     });
-    if (state.active === room.name) renderMembers();
+    if (typeof msg.member_count === "number") room.memberCount = msg.member_count;
+    // After the last page the next "show more" starts over, picking up whoever joined
+    // since (a big room sends no member_joined).
+    room.membersAfter = msg.next != null ? String(msg.next) : null;
+    updateServerRoomCount(room.name, room.memberCount);
+    if (state.active !== room.name) return;
+    var hadFocus = document.activeElement === el.showMore;
+    renderMembers();
+    if (hadFocus && el.membersMore.hidden) focusMember(added);
+  }
+
+  // Keeps the keyboard focus in the member list when "show more" goes away under it: on
+  // the first member just added, or the last one listed.
+  function focusMember(ids) {
+    var buttons = el.members.querySelectorAll("button.member-btn");
+    var target = null;
+    for (var i = 0; i < buttons.length && !target; i++) {
+      if (ids.indexOf(buttons[i].getAttribute("data-id")) >= 0) target = buttons[i];
+    }
+    target = target || buttons[buttons.length - 1];
+    if (target) target.focus();
   }
 
   function onRooms(msg) {
@@ -664,6 +738,12 @@
         showIdentity();
         if (state.active) renderMembers();
       }
+      state.rooms.forEach(function (room) {
+        if (room.moreRef === ref) {
+          room.moreRef = null;
+          if (state.active === room.name) renderMembers();
+        }
+      });
       // a refused join: forget that we wanted it
       var m = /^join-(.*)$/.exec(ref);
       if (m) state.pendingJoins.delete(m[1]);
@@ -821,6 +901,7 @@
     if (!room) {
       el.memberCount.textContent = "";
       el.roomMeta.textContent = "";
+      el.membersMore.hidden = true;
       return;
     }
     var list = Array.from(room.members.values());
@@ -852,10 +933,23 @@
       if (m.joined_at) li.title = "joined " + parseTime(m.joined_at).toLocaleString();
       el.members.appendChild(li);
     });
-    el.memberCount.textContent = String(list.length);
+    var count = Math.max(room.memberCount, list.length);
+    el.memberCount.textContent = fmtCount(count);
     el.roomMeta.textContent = room.joined
-      ? list.length + " member" + (list.length === 1 ? "" : "s")
+      ? fmtCount(count) + " member" + (count === 1 ? "" : "s")
       : "not connected";
+    renderMoreMembers(room, count - list.length);
+  }
+
+  // "and N more" under a partial list, with "show more" while we can ask for them.
+  function renderMoreMembers(room, unlisted) {
+    el.membersMore.hidden = unlisted <= 0;
+    el.membersMoreText.textContent = "and " + fmtCount(unlisted) + " more";
+    el.showMore.hidden = !(room.joined && state.status === "connected");
+    var loading = !!room.moreRef;
+    el.showMore.textContent = loading ? "loading\u2026" : "show more";
+    if (loading) el.showMore.setAttribute("aria-busy", "true");
+    else el.showMore.removeAttribute("aria-busy");
   }
 
   function setActive(name) {
@@ -979,6 +1073,18 @@
       setWhisper({ id: m.id, name: m.name });
     }
     el.messageInput.focus();
+  });
+
+  el.showMore.addEventListener("click", function () {
+    var room = state.active ? state.rooms.get(state.active) : null;
+    if (!room || room.moreRef) return;
+    var ref = nextRef("who");
+    var request = { type: "who", room: room.name, limit: WHO_PAGE, ref: ref };
+    if (room.membersAfter != null) request.after = room.membersAfter;
+    if (send(request)) {
+      room.moreRef = ref;
+      renderMembers();
+    }
   });
 
   el.whisperCancel.addEventListener("click", function () {

@@ -568,6 +568,77 @@ async fn keyboard_alone_connects_joins_and_sends() {
     kim.end().await;
 }
 
+#[actix_web::test]
+#[ignore = "needs chromium and chromedriver: cargo test --test browser -- --ignored"]
+async fn a_big_room_shows_its_count_lists_more_on_request_and_counts_newcomers_quietly() {
+    // `joined` lists 3 members; past 4 a room sends `member_count`, not `member_joined`.
+    let Some(bed) = TestBed::start_with(|config| {
+        config.joined_members_max = 3;
+        config.presence_events_max = 4;
+        config.member_count_interval = Duration::from_millis(100);
+        // The plain clients below read nothing after joining, so they answer no pings:
+        // keep them in the room however long the browser takes.
+        config.client_timeout = Duration::from_secs(600);
+    })
+    .await
+    else {
+        return;
+    };
+    let mut crowd = Vec::new();
+    for i in 1..=6 {
+        crowd.push(WsClient::member(&bed.server, &format!("m{i}"), "hall").await);
+    }
+    let ann = bed.browser().await;
+    ann.connect_as("ann").await;
+    ann.join("hall").await;
+
+    // The first two members by id and ann herself, and the count of all seven.
+    let shown = ann.wait_for_member_panel("7", Some("and 4 more")).await;
+    assert_eq!(shown["meta"], "7 members", "{shown}");
+    assert_eq!(shown["listed"].as_array().map(Vec::len), Some(3), "{shown}");
+    assert!(
+        shown["listed"].as_array().unwrap().contains(&json!("ann")),
+        "the page lists itself: {shown}"
+    );
+    assert_eq!(shown["button"], true, "\"show more\" is offered: {shown}");
+    save_screenshot("big-room.png", &ann.screenshot().await);
+
+    // "show more" is a button in the Tab order; Enter loads the rest.
+    ann.click("#message-input").await;
+    ann.tab_until("members-show-more", 12).await;
+    ann.press(&ENTER).await;
+    let everyone = ["ann", "m1", "m2", "m3", "m4", "m5", "m6"];
+    let shown = ann.wait_for_member_panel("7", None).await;
+    assert_eq!(shown["listed"], json!(everyone), "{shown}");
+    assert_eq!(
+        ann.focused().await,
+        "button.member-btn",
+        "the focus stays in the member list when \"show more\" goes away"
+    );
+
+    // Two more make nine: told by `member_count`, with no line in the log.
+    let before = ann.log_lines().await;
+    crowd.push(WsClient::member(&bed.server, "m7", "hall").await);
+    crowd.push(WsClient::member(&bed.server, "m8", "hall").await);
+    let shown = ann.wait_for_member_panel("9", Some("and 2 more")).await;
+    assert_eq!(shown["meta"], "9 members", "{shown}");
+    assert_eq!(shown["listed"], json!(everyone), "{shown}");
+    // Whatever the page got for m7 and m8 came before m8's message.
+    let m8 = crowd.last_mut().expect("m8 is in the crowd");
+    m8.request(json!({"type": "say", "room": "hall", "text": "m8 here"}))
+        .await;
+    ann.wait_for_message("m8 here").await;
+    let after = ann.log_lines().await;
+    assert_eq!(
+        after.len(),
+        before.len() + 1,
+        "only m8's message was added to the log: {before:?} then {after:?}"
+    );
+    assert_eq!(after[..before.len()], before[..], "{after:?}");
+
+    ann.end().await;
+}
+
 // ------------------------------------------------------------------------ test bed
 
 /// Whether this machine can run the browser tests. Says why not and returns `false`,
@@ -602,6 +673,11 @@ struct TestBed {
 impl TestBed {
     /// `None` when the browser tests are skipped on this machine.
     async fn start() -> Option<TestBed> {
+        TestBed::start_with(|_| {}).await
+    }
+
+    /// [`TestBed::start`] with a server whose [`Config`] `configure` has changed.
+    async fn start_with(configure: impl FnOnce(&mut Config)) -> Option<TestBed> {
         if !browser_installed() {
             return None;
         }
@@ -612,13 +688,15 @@ impl TestBed {
             .expect("the slot semaphore is never closed");
         let driver = Chromedriver::shared().await;
         Some(TestBed {
-            server: Server::start(TcpListener::bind("127.0.0.1:0").expect("bind a free port")),
+            server: Server::start_with(
+                TcpListener::bind("127.0.0.1:0").expect("bind a free port"),
+                configure,
+            ),
             driver,
             _slot: slot,
         })
     }
 
-    /// A new browser session (fresh profile) showing the page.
     /// The usual start: ann and bob connected and both in #lobby, each seeing the other.
     async fn ann_and_bob_in_lobby(&self) -> (Browser, Browser) {
         let ann = self.browser().await;
@@ -631,6 +709,7 @@ impl TestBed {
         (ann, bob)
     }
 
+    /// A new browser session (fresh profile) showing the page.
     async fn browser(&self) -> Browser {
         let browser = Browser::start(&self.driver).await;
         browser.open(&self.server.url("/")).await;
@@ -646,11 +725,17 @@ struct Server {
 
 impl Server {
     fn start(listener: TcpListener) -> Server {
-        let config = Config {
+        Server::start_with(listener, |_| {})
+    }
+
+    /// [`Server::start`] with the test [`Config`] changed by `configure`.
+    fn start_with(listener: TcpListener, configure: impl FnOnce(&mut Config)) -> Server {
+        let mut config = Config {
             port: 0,
             workers: 2,
             ..Config::default()
         };
+        configure(&mut config);
         let app = Application::build_with_listener(config, listener).expect("build hubbub");
         let port = app.port();
         let controller = app.controller();
@@ -698,6 +783,14 @@ impl WsClient {
         };
         let welcome = client.next_event().await;
         assert_eq!(welcome["type"], "welcome", "{welcome}");
+        client
+    }
+
+    /// Connects as `name` and joins `room`.
+    async fn member(server: &Server, name: &str, room: &str) -> WsClient {
+        let mut client = WsClient::connect(server, name).await;
+        let joined = client.request(json!({"type": "join", "room": room})).await;
+        assert_eq!(joined["type"], "joined", "{joined}");
         client
     }
 
@@ -1087,6 +1180,41 @@ impl Browser {
             vec![json!(text)],
         )
         .await
+    }
+
+    /// Waits until the members panel counts `count` (as shown, e.g. `"7,900"`) and says
+    /// `more` under the list (`None`: no such line); returns what it shows:
+    /// `{count, meta, listed, more, button}`, `listed` being the names in sorted order
+    /// and `button` whether "show more" is offered.
+    async fn wait_for_member_panel(&self, count: &str, more: Option<&str>) -> Value {
+        self.wait_for(
+            &format!("the members panel to count {count} with {more:?} under the list"),
+            "var more = document.getElementById('members-more');
+             var shown = {
+               count: document.getElementById('member-count').textContent,
+               meta: document.getElementById('room-meta').textContent,
+               listed: Array.prototype.map.call(
+                 document.querySelectorAll('#members li.member .member-name'),
+                 function (name) { return name.textContent; }).sort(),
+               more: more.hidden ? null : document.getElementById('members-more-text').textContent,
+               button: !more.hidden && !document.getElementById('members-show-more').hidden
+             };
+             return shown.count === arguments[0] && shown.more === arguments[1] && shown;",
+            vec![json!(count), json!(more)],
+        )
+        .await
+    }
+
+    /// The text of every line in the log, oldest first.
+    async fn log_lines(&self) -> Vec<String> {
+        let lines = self
+            .execute(
+                "return Array.prototype.map.call(document.querySelectorAll('#log .line'),
+                   function (line) { return line.textContent; });",
+                vec![],
+            )
+            .await;
+        serde_json::from_value(lines).expect("an array of strings")
     }
 
     /// Waits for a whisper line with exactly `text`; returns `{from, to, own}`.

@@ -2,6 +2,7 @@
 
 use std::{
     collections::{BTreeMap, VecDeque},
+    ops::Bound,
     sync::Arc,
 };
 
@@ -12,6 +13,10 @@ pub struct Room {
     /// Members and when each joined; ordered by id, i.e. by connection order, which is
     /// the order listings show.
     members: BTreeMap<MemberId, Timestamp>,
+    /// How many members the members believe there are: what the events they were sent
+    /// add up to. In a big room changes are counted, not announced, and this lags
+    /// behind until the next `member_count`.
+    pub(crate) told_count: usize,
     /// `seq` of the last message posted; 0 before the first.
     last_seq: u64,
     /// The last `history_len` messages, oldest first.
@@ -23,6 +28,7 @@ impl Room {
     pub fn new(history_len: usize) -> Self {
         Self {
             members: BTreeMap::new(),
+            told_count: 0,
             last_seq: 0,
             history: VecDeque::with_capacity(history_len.min(64)),
             history_len,
@@ -43,9 +49,16 @@ impl Room {
         self.members.get(&id).copied()
     }
 
-    /// Members and their join times, in id order.
-    pub fn members(&self) -> impl Iterator<Item = (MemberId, Timestamp)> + '_ {
-        self.members.iter().map(|(id, at)| (*id, *at))
+    /// Members and their join times after `after` (from the first without), in id order:
+    /// the stable order pages follow.
+    pub fn members_after(
+        &self,
+        after: Option<MemberId>,
+    ) -> impl Iterator<Item = (MemberId, Timestamp)> + '_ {
+        let from = after.map_or(Bound::Unbounded, Bound::Excluded);
+        self.members
+            .range((from, Bound::Unbounded))
+            .map(|(id, at)| (*id, *at))
     }
 
     pub fn len(&self) -> usize {

@@ -10,6 +10,7 @@
 
 use std::{
     collections::{BTreeMap, BTreeSet},
+    ops::Bound,
     sync::Arc,
 };
 
@@ -18,8 +19,8 @@ use rustc_hash::FxHashMap;
 use crate::{
     effects::{Audience, Effects},
     protocol::{
-        ChatMessage, DisplayName, Event, LeaveReason, Member, MemberId, RoomCount, RoomName,
-        RoomView, Sender, Timestamp,
+        ChatMessage, DisplayName, Event, LeaveReason, Member, MemberId, PageLimit, RoomCount,
+        RoomName, RoomView, RoomsView, Sender, Timestamp,
     },
     room::Room,
 };
@@ -31,6 +32,11 @@ pub struct Settings {
     pub max_rooms_per_connection: usize,
     /// Messages kept per room and sent in `joined` (`HISTORY_LEN`).
     pub history_len: usize,
+    /// Members listed in `joined`, the joiner always among them (`JOINED_MEMBERS_MAX`).
+    pub joined_members_max: usize,
+    /// Past this many members a room is *big*: joins and leaves there are counted
+    /// (`member_count`), not announced one by one (`PRESENCE_EVENTS_MAX`).
+    pub presence_events_max: usize,
 }
 
 /// A connected member as room state keeps it.
@@ -76,6 +82,9 @@ pub struct RoomState {
     pub(crate) members: FxHashMap<MemberId, Connection>,
     /// Sorted, so listings come out in a stable order.
     pub(crate) rooms: BTreeMap<RoomName, Room>,
+    /// Rooms whose members may believe a stale count: told at the next
+    /// [`RoomState::member_counts`].
+    counts_due: BTreeSet<RoomName>,
 }
 
 impl RoomState {
@@ -84,6 +93,7 @@ impl RoomState {
             settings,
             members: FxHashMap::default(),
             rooms: BTreeMap::new(),
+            counts_due: BTreeSet::new(),
         }
     }
 
@@ -122,16 +132,8 @@ impl RoomState {
                 continue;
             };
             effects.unsubscribe(id, room_name.clone());
-            if !self.rooms.contains_key(room_name) {
-                // The last one out tells nobody: the room is gone.
-                continue;
-            }
-            let departure = Event::MemberLeft {
-                room: room_name.clone(),
-                member: connection.member(id, joined_at),
-                reason,
-            };
-            effects.send(departure, room_audience(room_name));
+            let member = connection.member(id, joined_at);
+            self.announce_departure(room_name, member, reason, &mut effects);
         }
         effects
     }
@@ -170,35 +172,74 @@ impl RoomState {
             reason: Some(LeaveReason::Kicked),
         };
         effects.send(left, Audience::Member(id));
-        if self.rooms.contains_key(room_name) {
-            let departure = Event::MemberLeft {
-                room: room_name.clone(),
-                member,
-                reason: LeaveReason::Kicked,
-            };
-            effects.send(departure, room_audience(room_name));
-        }
+        self.announce_departure(room_name, member, LeaveReason::Kicked, &mut effects);
         Ok(effects)
     }
 
-    /// Every room with its members, by name.
-    pub fn rooms_view(&self) -> Vec<RoomView> {
-        self.rooms
-            .keys()
-            .map(|name| RoomView {
-                name: name.clone(),
-                members: self.members_of(name),
-                history: None,
-            })
-            .collect()
+    /// `member_count` to every room whose members may believe a stale count (a big
+    /// room that changed), once per room. The hub calls it every
+    /// `MEMBER_COUNT_INTERVAL_MS`, which is what makes it "at most once per interval".
+    pub fn member_counts(&mut self) -> Effects {
+        let mut effects = Effects::new();
+        for name in std::mem::take(&mut self.counts_due) {
+            let Some(room) = self.rooms.get_mut(&name) else {
+                continue;
+            };
+            if room.told_count == room.len() {
+                continue;
+            }
+            room.told_count = room.len();
+            let count = Event::MemberCount {
+                room: name.clone(),
+                count: room.len(),
+            };
+            effects.send(count, room_audience(&name));
+        }
+        effects
     }
 
-    /// One room with its members and history; `None` if it does not exist.
-    pub fn room_view(&self, name: &RoomName) -> Option<RoomView> {
+    /// One page of rooms, by name, after `after`; each with its member count and at
+    /// most `JOINED_MEMBERS_MAX` of its members (`next` pages through the rest).
+    pub fn rooms_view(&self, after: Option<&RoomName>, limit: PageLimit) -> RoomsView {
+        let from = after.map_or(Bound::Unbounded, Bound::Excluded);
+        let mut rooms = self.rooms.range::<RoomName, _>((from, Bound::Unbounded));
+        let page: Vec<RoomView> = rooms
+            .by_ref()
+            .take(limit.get())
+            .map(|(name, room)| {
+                let (members, next) =
+                    self.members_page(room, None, self.settings.joined_members_max);
+                RoomView {
+                    name: name.clone(),
+                    members,
+                    member_count: room.len(),
+                    next,
+                    history: None,
+                }
+            })
+            .collect();
+        let next = match rooms.next() {
+            Some(_) => page.last().map(|room| room.name.clone()),
+            None => None,
+        };
+        RoomsView { rooms: page, next }
+    }
+
+    /// One room with a page of its members (after `after`) and its history; `None` if
+    /// it does not exist.
+    pub fn room_view(
+        &self,
+        name: &RoomName,
+        after: Option<MemberId>,
+        limit: PageLimit,
+    ) -> Option<RoomView> {
         let room = self.rooms.get(name)?;
+        let (members, next) = self.members_page(room, after, limit.get());
         Some(RoomView {
             name: name.clone(),
-            members: self.members_of(name),
+            members,
+            member_count: room.len(),
+            next,
             history: Some(history_events(room)),
         })
     }
@@ -212,25 +253,121 @@ impl RoomState {
 
     // --- what commands build on --------------------------------------------------------
 
-    /// The room's members as clients see them, in id order; empty if there is no room.
-    pub(crate) fn members_of(&self, name: &RoomName) -> Vec<Member> {
-        let Some(room) = self.rooms.get(name) else {
-            return Vec::new();
+    /// Up to `limit` of the room's members after `after`, as clients see them, in id
+    /// order, and the `after` of the next page if there is one.
+    pub(crate) fn members_page(
+        &self,
+        room: &Room,
+        after: Option<MemberId>,
+        limit: usize,
+    ) -> (Vec<Member>, Option<MemberId>) {
+        let mut members = room
+            .members_after(after)
+            .filter_map(|(id, at)| self.members.get(&id).map(|c| c.member(id, at)));
+        let page: Vec<Member> = members.by_ref().take(limit).collect();
+        let next = match members.next() {
+            Some(_) => page.last().map(|member| member.id),
+            None => None,
         };
-        room.members()
-            .filter_map(|(id, at)| self.members.get(&id).map(|c| c.member(id, at)))
-            .collect()
+        (page, next)
     }
 
-    /// Every room and how many are in it, by name.
-    pub(crate) fn room_counts(&self) -> Vec<RoomCount> {
-        self.rooms
-            .iter()
+    /// The members `joined` lists: the first `JOINED_MEMBERS_MAX` in id order, the
+    /// joiner always among them (in the last place if it would not have been).
+    pub(crate) fn joined_members(&self, room: &Room, joiner: MemberId) -> Vec<Member> {
+        let max = self.settings.joined_members_max;
+        let (mut members, _) = self.members_page(room, None, max);
+        if !members.iter().any(|m| m.id == joiner) {
+            // Not among the first: its id is above all of theirs, so last keeps the order.
+            members.truncate(max.saturating_sub(1));
+            let at = room.joined_at(joiner);
+            if let (Some(connection), Some(at)) = (self.members.get(&joiner), at) {
+                members.push(connection.member(joiner, at));
+            }
+        }
+        members
+    }
+
+    /// Up to `limit` rooms after `after` and how many are in each, by name, and the
+    /// `after` of the next page if there is one.
+    pub(crate) fn room_counts(
+        &self,
+        after: Option<&RoomName>,
+        limit: PageLimit,
+    ) -> (Vec<RoomCount>, Option<RoomName>) {
+        let from = after.map_or(Bound::Unbounded, Bound::Excluded);
+        let mut rooms = self.rooms.range::<RoomName, _>((from, Bound::Unbounded));
+        let page: Vec<RoomCount> = rooms
+            .by_ref()
+            .take(limit.get())
             .map(|(name, room)| RoomCount {
                 name: name.clone(),
                 members: room.len(),
             })
-            .collect()
+            .collect();
+        let next = match rooms.next() {
+            Some(_) => page.last().map(|room| room.name.clone()),
+            None => None,
+        };
+        (page, next)
+    }
+
+    /// After `member` joined the room: the others hear `member_joined`, or, in a big
+    /// room (over `PRESENCE_EVENTS_MAX` with the joiner), the change is counted for the
+    /// next `member_count`.
+    pub(crate) fn announce_arrival(
+        &mut self,
+        room_name: &RoomName,
+        member: Member,
+        effects: &mut Effects,
+    ) {
+        let Some(room) = self.rooms.get_mut(room_name) else {
+            return;
+        };
+        if room.len() == 1 {
+            // Alone: nobody to tell, and the joiner's `joined` has the count.
+            room.told_count = 1;
+        } else if room.len() > self.settings.presence_events_max {
+            self.counts_due.insert(room_name.clone());
+        } else {
+            room.told_count += 1;
+            let others = Audience::Room {
+                room: room_name.clone(),
+                except: Some(member.id),
+            };
+            let arrival = Event::MemberJoined {
+                room: room_name.clone(),
+                member,
+            };
+            effects.send(arrival, others);
+        }
+    }
+
+    /// After `member` left the room (for `reason`): the others hear `member_left`, or,
+    /// in a room that was big (over `PRESENCE_EVENTS_MAX` with the leaver), the change is
+    /// counted for the next `member_count`. The last one out tells nobody: the room is
+    /// gone.
+    pub(crate) fn announce_departure(
+        &mut self,
+        room_name: &RoomName,
+        member: Member,
+        reason: LeaveReason,
+        effects: &mut Effects,
+    ) {
+        let Some(room) = self.rooms.get_mut(room_name) else {
+            return;
+        };
+        if room.len() + 1 > self.settings.presence_events_max {
+            self.counts_due.insert(room_name.clone());
+            return;
+        }
+        room.told_count = room.told_count.saturating_sub(1);
+        let departure = Event::MemberLeft {
+            room: room_name.clone(),
+            member,
+            reason,
+        };
+        effects.send(departure, room_audience(room_name));
     }
 
     pub(crate) fn is_connected(&self, id: MemberId) -> bool {

@@ -10,7 +10,8 @@ use hubbub_core::{Command, Counts, Effects, NotAMember, RoomState, Settings, Unk
 
 use super::sequencer::Answer;
 use crate::protocol::{
-    ChatMessage, DisplayName, LeaveReason, MemberId, RoomName, RoomView, Timestamp,
+    ChatMessage, DisplayName, LeaveReason, MemberId, PageLimit, RoomName, RoomView, RoomsView,
+    Timestamp,
 };
 
 /// What the hub asks of room state. Each call is answered in the order it was made.
@@ -29,8 +30,18 @@ pub trait RoomBackend {
     ) -> Answer<Result<(Arc<ChatMessage>, Effects), UnknownRoom>>;
     /// A backend's removal of a member from a room (`kicked`).
     fn kick(&mut self, room: RoomName, id: MemberId) -> Answer<Result<Effects, NotAMember>>;
-    fn rooms_view(&mut self) -> Answer<Vec<RoomView>>;
-    fn room_view(&mut self, room: RoomName) -> Answer<Option<RoomView>>;
+    /// `member_count` to the big rooms whose count changed; asked for every
+    /// `MEMBER_COUNT_INTERVAL_MS`.
+    fn member_counts(&mut self) -> Answer<Effects>;
+    /// One page of rooms, by name, after `after`.
+    fn rooms_view(&mut self, after: Option<RoomName>, limit: PageLimit) -> Answer<RoomsView>;
+    /// One room with a page of its members after `after`, and its history.
+    fn room_view(
+        &mut self,
+        room: RoomName,
+        after: Option<MemberId>,
+        limit: PageLimit,
+    ) -> Answer<Option<RoomView>>;
     fn counts(&mut self) -> Answer<Counts>;
 }
 
@@ -73,12 +84,21 @@ impl RoomBackend for InMemory {
         Answer::Now(self.state.kick(&room, id))
     }
 
-    fn rooms_view(&mut self) -> Answer<Vec<RoomView>> {
-        Answer::Now(self.state.rooms_view())
+    fn member_counts(&mut self) -> Answer<Effects> {
+        Answer::Now(self.state.member_counts())
     }
 
-    fn room_view(&mut self, room: RoomName) -> Answer<Option<RoomView>> {
-        Answer::Now(self.state.room_view(&room))
+    fn rooms_view(&mut self, after: Option<RoomName>, limit: PageLimit) -> Answer<RoomsView> {
+        Answer::Now(self.state.rooms_view(after.as_ref(), limit))
+    }
+
+    fn room_view(
+        &mut self,
+        room: RoomName,
+        after: Option<MemberId>,
+        limit: PageLimit,
+    ) -> Answer<Option<RoomView>> {
+        Answer::Now(self.state.room_view(&room, after, limit))
     }
 
     fn counts(&mut self) -> Answer<Counts> {

@@ -1,7 +1,8 @@
-//! Every message the hub takes. Each is a small struct with named fields and exactly
-//! one handler: a connection's lifecycle ([`Connect`], [`Disconnect`]), its commands
-//! ([`FromMember`], one message for every command: the command itself says what it is),
-//! and the HTTP API's queries and [`Publish`].
+//! The messages the hub takes, but for the batch that carries connections' messages
+//! (`mailbag.rs`). Each is a small struct with named fields and exactly one handler: a
+//! connection's lifecycle ([`Connect`], [`Disconnect`]), its commands ([`FromMember`],
+//! one message for every command: the command itself says what it is), and the HTTP
+//! API's queries, [`Publish`] and [`Kick`].
 
 use std::sync::Arc;
 
@@ -9,7 +10,10 @@ use actix::prelude::*;
 
 use crate::{
     courier::CourierHandle,
-    protocol::{ChatMessage, DisplayName, LeaveReason, MemberId, Ref, RoomName, RoomView},
+    protocol::{
+        ChatMessage, DisplayName, LeaveReason, MemberId, PageLimit, Ref, RoomName, RoomView,
+        RoomsView,
+    },
     stats::StatsView,
 };
 use hubbub_core::{Command, NotAMember, UnknownRoom};
@@ -46,16 +50,21 @@ pub struct FromMember {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Unanswered;
 
-/// HTTP: every room with its members.
+/// HTTP: one page of rooms, by name, after `after`.
 #[derive(Message)]
-#[rtype(result = "Result<Vec<RoomView>, Unanswered>")]
-pub struct DescribeRooms;
+#[rtype(result = "Result<RoomsView, Unanswered>")]
+pub struct DescribeRooms {
+    pub after: Option<RoomName>,
+    pub limit: PageLimit,
+}
 
-/// HTTP: one room with its members and history; `None` if no such room.
+/// HTTP: one room with a page of its members and its history; `None` if no such room.
 #[derive(Message)]
 #[rtype(result = "Result<Option<RoomView>, Unanswered>")]
 pub struct DescribeRoom {
     pub room: RoomName,
+    pub after: Option<MemberId>,
+    pub limit: PageLimit,
 }
 
 /// HTTP: a backend posts into a room as `server`. Fails when the room does not exist.

@@ -23,6 +23,7 @@ use std::{
         atomic::{AtomicU64, Ordering},
         Arc,
     },
+    time::Duration,
 };
 
 use actix::prelude::*;
@@ -66,11 +67,18 @@ pub struct Hub {
     held_posts: Option<Vec<(CourierHandle, Vec<Post>)>>,
     sequencer: Sequencer<Self>,
     counters: Arc<Counters>,
+    /// How often big rooms are told their member count (`MEMBER_COUNT_INTERVAL_MS`).
+    member_count_interval: Duration,
 }
 
 impl Hub {
-    pub fn new(backend: Box<dyn RoomBackend>, counters: Arc<Counters>) -> Self {
+    pub fn new(
+        backend: Box<dyn RoomBackend>,
+        counters: Arc<Counters>,
+        member_count_interval: Duration,
+    ) -> Self {
         Self {
+            member_count_interval,
             backend,
             connections: FxHashMap::default(),
             subscribers: BTreeMap::new(),
@@ -258,6 +266,16 @@ fn post(
 
 impl Actor for Hub {
     type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Self::Context) {
+        // Big rooms hear their member count at most once per interval, from here.
+        ctx.run_interval(self.member_count_interval, |hub, ctx| {
+            let answer = hub.backend.member_counts();
+            then(hub, ctx, answer, |hub, _, effects| {
+                hub.deliver(None, None, effects)
+            });
+        });
+    }
 }
 
 impl Sequenced for Hub {
@@ -309,10 +327,10 @@ impl Handler<Disconnect> for Hub {
 }
 
 impl Handler<DescribeRooms> for Hub {
-    type Result = ResponseFuture<Result<Vec<crate::protocol::RoomView>, Unanswered>>;
+    type Result = ResponseFuture<Result<crate::protocol::RoomsView, Unanswered>>;
 
-    fn handle(&mut self, _: DescribeRooms, ctx: &mut Self::Context) -> Self::Result {
-        let answer = self.backend.rooms_view();
+    fn handle(&mut self, msg: DescribeRooms, ctx: &mut Self::Context) -> Self::Result {
+        let answer = self.backend.rooms_view(msg.after, msg.limit);
         self.ask(ctx, answer, |_, rooms| rooms)
     }
 }
@@ -321,7 +339,7 @@ impl Handler<DescribeRoom> for Hub {
     type Result = ResponseFuture<Result<Option<crate::protocol::RoomView>, Unanswered>>;
 
     fn handle(&mut self, msg: DescribeRoom, ctx: &mut Self::Context) -> Self::Result {
-        let answer = self.backend.room_view(msg.room);
+        let answer = self.backend.room_view(msg.room, msg.after, msg.limit);
         self.ask(ctx, answer, |_, room| room)
     }
 }

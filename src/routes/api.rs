@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use super::{error::ApiError, AppState};
 use crate::{
     hub::messages::{DescribeRoom, DescribeRooms, DescribeStats, Kick, Publish, Unanswered},
-    protocol::{MemberId, RoomName, RoomView, Timestamp},
+    protocol::{MemberId, PageLimit, RoomName, Timestamp},
 };
 use hubbub_core::UnknownRoom;
 
@@ -29,11 +29,6 @@ pub fn json_config(max_message_bytes: usize) -> web::JsonConfig {
         })
 }
 
-#[derive(Serialize)]
-struct RoomList {
-    rooms: Vec<RoomView>,
-}
-
 pub async fn stats(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     let stats = state
         .hub
@@ -44,24 +39,69 @@ pub async fn stats(state: web::Data<AppState>) -> Result<HttpResponse, ApiError>
     Ok(HttpResponse::Ok().json(stats))
 }
 
-pub async fn list_rooms(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+/// `?after=&limit=` on the listings: a page after `after` (the previous page's
+/// `next`), of at most `limit` (1 to 1000, the default) entries.
+#[derive(Debug, Deserialize)]
+pub struct PageQuery {
+    after: Option<String>,
+    limit: Option<u64>,
+}
+
+impl PageQuery {
+    fn limit(&self) -> Result<PageLimit, ApiError> {
+        match self.limit {
+            None => Ok(PageLimit::default()),
+            Some(raw) => PageLimit::parse(raw).map_err(|err| {
+                let message = crate::protocol::ProtocolError::from(err).message;
+                ApiError::new(StatusCode::BAD_REQUEST, "bad_query", message)
+            }),
+        }
+    }
+}
+
+/// `GET /api/rooms`: one page of rooms by name, each with its member count and its first
+/// members.
+pub async fn list_rooms(
+    state: web::Data<AppState>,
+    query: web::Query<PageQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let limit = query.limit()?;
+    let after = query.after.as_deref().map(parse_room).transpose()?;
     let rooms = state
         .hub
-        .send(DescribeRooms)
+        .send(DescribeRooms { after, limit })
         .await
         .map_err(hub_unavailable)?
         .map_err(unanswered)?;
-    Ok(HttpResponse::Ok().json(RoomList { rooms }))
+    Ok(HttpResponse::Ok().json(rooms))
 }
 
+/// `GET /api/rooms/{room}`: the room with a page of its members, in id order, and its
+/// history.
 pub async fn get_room(
     state: web::Data<AppState>,
     path: web::Path<String>,
+    query: web::Query<PageQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let room = parse_room(&path)?;
+    let limit = query.limit()?;
+    let after = match query.after.as_deref() {
+        None => None,
+        Some(raw) => Some(raw.parse().map(MemberId).map_err(|_| {
+            ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "bad_query",
+                format!("after must be a member id (a previous page's next), got {raw:?}"),
+            )
+        })?),
+    };
     match state
         .hub
-        .send(DescribeRoom { room: room.clone() })
+        .send(DescribeRoom {
+            room: room.clone(),
+            after,
+            limit,
+        })
         .await
         .map_err(hub_unavailable)?
         .map_err(unanswered)?

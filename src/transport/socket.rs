@@ -38,7 +38,7 @@ pub(crate) fn on_connect(connection: &dyn std::any::Any, data: &mut Extensions) 
     let _ = data;
 }
 
-/// A handle on a WebSocket connection's socket, so the hub (or the watchdog) can reset it
+/// A handle on a WebSocket connection's socket, so the supervisor can reset it
 /// when the actor serving it can no longer run: a client that stopped reading jams the
 /// writer, which stops the actor's timers and mailbox too.
 ///

@@ -12,7 +12,9 @@ use hubbub::{
         backend::{InMemory, RoomBackend},
         sequencer::Answer,
     },
-    protocol::{ChatMessage, DisplayName, LeaveReason, MemberId, RoomName, RoomView},
+    protocol::{
+        ChatMessage, DisplayName, LeaveReason, MemberId, PageLimit, RoomName, RoomView, RoomsView,
+    },
 };
 use hubbub_core::{Command, Counts, Effects, NotAMember, UnknownRoom};
 use serde_json::json;
@@ -87,13 +89,23 @@ impl RoomBackend for Late {
         self.later(answer)
     }
 
-    fn rooms_view(&mut self) -> Answer<Vec<RoomView>> {
-        let answer = self.inner.rooms_view();
+    fn member_counts(&mut self) -> Answer<Effects> {
+        let answer = self.inner.member_counts();
         self.later(answer)
     }
 
-    fn room_view(&mut self, room: RoomName) -> Answer<Option<RoomView>> {
-        let answer = self.inner.room_view(room);
+    fn rooms_view(&mut self, after: Option<RoomName>, limit: PageLimit) -> Answer<RoomsView> {
+        let answer = self.inner.rooms_view(after, limit);
+        self.later(answer)
+    }
+
+    fn room_view(
+        &mut self,
+        room: RoomName,
+        after: Option<MemberId>,
+        limit: PageLimit,
+    ) -> Answer<Option<RoomView>> {
+        let answer = self.inner.room_view(room, after, limit);
         self.later(answer)
     }
 
@@ -134,4 +146,26 @@ async fn with_a_late_backend_the_http_api_works_the_same() {
     let (status, room) = app.get("/api/rooms/lobby").await;
     assert_eq!(status, 200);
     assert_eq!(room["history"].as_array().unwrap().len(), 5);
+}
+
+#[actix_web::test]
+async fn with_a_late_backend_a_kick_lands_after_what_came_before_it() {
+    let app = spawn_late_app().await;
+    let mut ann = app.member("ann", "lobby").await;
+    let mut bob = app.member("bob", "lobby").await;
+    ann.expect("member_joined").await;
+    bob.send(json!({"type": "say", "room": "lobby", "text": "before the kick"}))
+        .await;
+    assert_eq!(bob.expect("message").await["text"], "before the kick");
+    let (status, body) = app
+        .delete(&format!("/api/rooms/lobby/members/{}", bob.id))
+        .await;
+    assert_eq!(status, 204, "{body}");
+    assert_eq!(bob.expect("left").await["reason"], "kicked");
+    assert_eq!(ann.expect("message").await["text"], "before the kick");
+    assert_eq!(ann.expect("member_left").await["reason"], "kicked");
+    let (status, _) = app
+        .delete(&format!("/api/rooms/lobby/members/{}", bob.id))
+        .await;
+    assert_eq!(status, 404, "kicked once");
 }

@@ -188,3 +188,16 @@ async fn the_environment_shapes_the_running_server() {
     assert_eq!(welcome["limits"]["max_message_bytes"], 2048);
     assert_eq!(welcome["limits"]["max_rooms"], 3);
 }
+
+#[actix_web::test]
+async fn a_zero_member_count_interval_or_a_big_room_cap_below_one_stops_the_start_naming_it() {
+    assert_refused(
+        &[("MEMBER_COUNT_INTERVAL_MS", "0")],
+        "MEMBER_COUNT_INTERVAL_MS",
+    )
+    .await;
+    assert_refused(&[("PRESENCE_EVENTS_MAX", "0")], "PRESENCE_EVENTS_MAX").await;
+    assert_refused(&[("JOINED_MEMBERS_MAX", "0")], "JOINED_MEMBERS_MAX").await;
+    // A `joined` list longer than one page would be a page nobody can ask for.
+    assert_refused(&[("JOINED_MEMBERS_MAX", "1001")], "JOINED_MEMBERS_MAX").await;
+}

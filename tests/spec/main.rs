@@ -8,6 +8,7 @@ mod helpers;
 mod abuse;
 mod abuse_limits;
 mod backend_seam;
+mod big_rooms;
 mod commands;
 mod concurrency;
 mod config;

@@ -186,11 +186,15 @@ fn valid_command() -> impl Strategy<Value = (Map<String, Value>, Command)> {
         )),
         valid_room().prop_map(move |name| (
             object(json!({"type": "who", "room": name})),
-            Command::Who(Who { room: room(&name) })
+            Command::Who(Who {
+                room: room(&name),
+                after: None,
+                limit: None
+            })
         )),
         Just((
             object(json!({"type": "rooms"})),
-            Command::Rooms(ListRooms {})
+            Command::Rooms(ListRooms::default())
         )),
         valid_name().prop_map(move |(sent, kept)| (
             object(json!({"type": "rename", "name": sent})),
@@ -516,6 +520,11 @@ const NUMERIC: &[(&str, Field)] = &[
     }),
     ("CLIENT_TIMEOUT_MS", |c| c.client_timeout.as_millis() as u64),
     ("HISTORY_LEN", |c| c.history_len as u64),
+    ("JOINED_MEMBERS_MAX", |c| c.joined_members_max as u64),
+    ("PRESENCE_EVENTS_MAX", |c| c.presence_events_max as u64),
+    ("MEMBER_COUNT_INTERVAL_MS", |c| {
+        c.member_count_interval.as_millis() as u64
+    }),
     ("SHUTDOWN_TIMEOUT_MS", |c| {
         c.shutdown_timeout.as_millis() as u64
     }),

@@ -388,11 +388,13 @@ async fn who_replies_presence_with_the_rooms_members() {
     assert_eq!(presence["room"], "lobby");
     assert_eq!(by_id(&presence["members"]), by_id(&joined["members"]));
     assert_eq!(by_id(&presence["members"]).len(), 2);
+    assert_eq!(presence["member_count"], 2);
+    assert_eq!(joined["member_count"], 2);
 
     ann.send(json!({"type": "who", "room": "empty"})).await;
     assert_eq!(
         ann.expect("presence").await,
-        json!({"type": "presence", "room": "empty", "members": []})
+        json!({"type": "presence", "room": "empty", "members": [], "member_count": 0, "next": null})
     );
 }
 

@@ -121,7 +121,10 @@ async fn health_check(app: &TestApp) -> (u16, serde_json::Value) {
 #[actix_web::test]
 async fn shutdown_with_no_clients_finishes_and_stops_the_listener() {
     let app = spawn_app().await;
-    assert_eq!(app.get("/api/rooms").await, (200, json!({"rooms": []})));
+    assert_eq!(
+        app.get("/api/rooms").await,
+        (200, json!({"rooms": [], "next": null}))
+    );
     tokio::time::timeout(DEADLINE, app.controller.shutdown())
         .await
         .expect("shutdown finished within the deadline");

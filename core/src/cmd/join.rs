@@ -1,12 +1,13 @@
 //! `join`: enter a room (created on first join). The joiner gets `joined` with the
-//! members and recent history; the others get `member_joined`. Joining a room one is
-//! already in repeats `joined` (handy after a reconnect race) and announces nothing.
+//! member count, the first members (at most `JOINED_MEMBERS_MAX`, the joiner among them)
+//! and recent history; the others get `member_joined`, or in a big room a later
+//! `member_count`. Joining a room one is already in repeats `joined` (handy after a
+//! reconnect race) and announces nothing.
 
 use serde::Deserialize;
 
 use super::{Apply, Cx};
 use crate::{
-    effects::Audience,
     protocol::{ErrorCode, Event, ProtocolError, RoomName},
     room::Room,
     state::history_events,
@@ -42,28 +43,19 @@ impl Apply for Join {
                 .join(from, now);
             cx.effects.subscribe(from, self.room.clone());
         }
+        let Some(room) = state.rooms.get(&self.room) else {
+            return Ok(());
+        };
         let joined = Event::Joined {
             room: self.room.clone(),
-            members: state.members_of(&self.room),
-            history: state
-                .rooms
-                .get(&self.room)
-                .map(history_events)
-                .unwrap_or_default(),
+            members: state.joined_members(room, from),
+            member_count: room.len(),
+            history: history_events(room),
         };
         cx.effects.reply(joined);
-        let others_there = state.rooms.get(&self.room).is_some_and(|r| r.len() > 1);
-        if newly_joined && others_there {
+        if newly_joined {
             if let Some(member) = state.member_in(from, &self.room) {
-                let announcement = Event::MemberJoined {
-                    room: self.room.clone(),
-                    member,
-                };
-                let others = Audience::Room {
-                    room: self.room,
-                    except: Some(from),
-                };
-                cx.effects.send(announcement, others);
+                state.announce_arrival(&self.room, member, cx.effects);
             }
         }
         Ok(())

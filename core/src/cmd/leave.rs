@@ -1,13 +1,10 @@
 //! `leave`: the member leaves a room; it gets `left`, the others `member_left` with
-//! reason `leave`. The last member out takes the room, its history and `seq` with it.
+//! reason `leave` (in a big room, a later `member_count`). The last member out takes the room, its history and `seq` with it.
 
 use serde::Deserialize;
 
 use super::{not_in_room, Apply, Cx};
-use crate::{
-    protocol::{Event, LeaveReason, ProtocolError, RoomName},
-    state::room_audience,
-};
+use crate::protocol::{Event, LeaveReason, ProtocolError, RoomName};
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 pub struct Leave {
@@ -33,15 +30,7 @@ impl Apply for Leave {
             room: self.room.clone(),
             reason: None,
         });
-        // The last one out tells nobody: the room is gone.
-        if state.rooms.contains_key(&self.room) {
-            let departure = Event::MemberLeft {
-                room: self.room.clone(),
-                member,
-                reason: LeaveReason::Leave,
-            };
-            cx.effects.send(departure, room_audience(&self.room));
-        }
+        state.announce_departure(&self.room, member, LeaveReason::Leave, cx.effects);
         Ok(())
     }
 }

@@ -1,10 +1,11 @@
 //! Client commands, one file each: the command's type (what `decode` fills from the
 //! frame's fields) and its rules ([`Apply`]).
 //!
-//! Adding a command is one new file here, one line in `commands!` below, and its tests
-//! (see `docs/extending.md`). The list is the one source for the decoder's `type` names
-//! ([`Command::NAMES`]), so the property tests and the fuzz dictionary, which check
-//! themselves against it, cannot go stale silently.
+//! Adding a command is one new file here and one line in `commands!` below (plus an
+//! `Event` variant for what others receive, and its tests: `docs/extending.md` counts
+//! every file). The list is the one source for the decoder's `type` names
+//! ([`Command::NAMES`]); the property tests and the fuzz dictionary check themselves
+//! against it, so they cannot go stale silently.
 
 mod echo;
 mod join;

@@ -310,7 +310,7 @@ mod tests {
             decode(r#"{"extra":{"nested":[true,false]},"type":"rooms"}"#),
             Inbound::Command {
                 reference: None,
-                command: Command::Rooms(ListRooms {}),
+                command: Command::Rooms(ListRooms::default()),
             }
         );
     }
@@ -353,7 +353,7 @@ mod tests {
                 r#"{"type":"echo","text":"hi"}"#,
                 Command::Echo(Echo { text: "hi".into() }),
             ),
-            (r#"{"type":"rooms"}"#, Command::Rooms(ListRooms {})),
+            (r#"{"type":"rooms"}"#, Command::Rooms(ListRooms::default())),
             (
                 r#"{"type":"whisper","to":"7","text":"psst"}"#,
                 Command::Whisper(Whisper {

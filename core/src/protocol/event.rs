@@ -55,9 +55,9 @@ pub struct ChatMessage {
     pub seq: u64,
 }
 
-/// Why a member left a room.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
+/// Why a member left a room. Written on the wire by [`LeaveReason::as_str`], the one
+/// spelling of each reason.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LeaveReason {
     /// It sent `leave`.
     Leave,
@@ -69,6 +69,12 @@ pub enum LeaveReason {
     Slow,
     /// A backend removed it through the HTTP API.
     Kicked,
+}
+
+impl Serialize for LeaveReason {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
 }
 
 impl LeaveReason {
@@ -103,6 +109,14 @@ pub struct RoomCount {
     pub members: usize,
 }
 
+/// A page of rooms as the HTTP API shows it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RoomsView {
+    pub rooms: Vec<RoomView>,
+    /// The `after` of the next page; `null` on the last.
+    pub next: Option<RoomName>,
+}
+
 /// Every server -> client frame.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
@@ -121,7 +135,10 @@ pub enum Event {
     },
     Joined {
         room: RoomName,
+        /// At most `JOINED_MEMBERS_MAX`, in id order, the joiner always among them.
         members: Vec<Member>,
+        /// Everyone in the room, the joiner included.
+        member_count: usize,
         /// Recent `message` events, oldest first.
         history: Vec<Event>,
     },
@@ -156,10 +173,22 @@ pub enum Event {
     },
     Presence {
         room: RoomName,
+        /// One page, in id order.
         members: Vec<Member>,
+        member_count: usize,
+        /// The `after` of the next page; `null` on the last.
+        next: Option<MemberId>,
     },
     Rooms {
+        /// One page, by name.
         rooms: Vec<RoomCount>,
+        /// The `after` of the next page; `null` on the last.
+        next: Option<RoomName>,
+    },
+    /// In a big room, instead of `member_joined` and `member_left`.
+    MemberCount {
+        room: RoomName,
+        count: usize,
     },
     Error {
         code: ErrorCode,
@@ -180,13 +209,37 @@ impl From<ProtocolError> for Event {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct RoomView {
     pub name: RoomName,
+    /// One page of members, in id order.
     pub members: Vec<Member>,
+    pub member_count: usize,
+    /// The `after` of the next page of members; `null` on the last.
+    pub next: Option<MemberId>,
     /// Recent `message` events, oldest first; absent in the listing of every room.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub history: Option<Vec<Event>>,
 }
 
 impl Event {
+    /// The room the event is about, if it is about one. (Exhaustive on purpose: a new
+    /// event must say.)
+    pub fn room(&self) -> Option<&RoomName> {
+        match self {
+            Event::Joined { room, .. }
+            | Event::Left { room, .. }
+            | Event::MemberJoined { room, .. }
+            | Event::MemberLeft { room, .. }
+            | Event::Presence { room, .. }
+            | Event::MemberCount { room, .. } => Some(room),
+            Event::MemberRenamed { room, .. } => room.as_ref(),
+            Event::Message(message) => Some(&message.room),
+            Event::Welcome { .. }
+            | Event::Echo { .. }
+            | Event::Whisper { .. }
+            | Event::Rooms { .. }
+            | Event::Error { .. } => None,
+        }
+    }
+
     /// Serializes the event once; the text is then shared by every recipient.
     pub fn to_json(&self) -> String {
         // Every field is a string, number, bool or nested struct of those: there is no

@@ -16,10 +16,11 @@ pub use decode::decode;
 pub use error::{ErrorCode, ProtocolError, ValidationError};
 pub use event::{
     ref_spliced, with_ref, ChatMessage, Event, LeaveReason, Limits, Member, RoomCount, RoomView,
-    Sender,
+    RoomsView, Sender,
 };
 pub use names::{
-    DisplayName, MemberId, Ref, RoomName, MAX_NAME_CHARS, MAX_REF_CHARS, MAX_ROOM_CHARS,
+    DisplayName, MemberId, PageLimit, Ref, RoomName, MAX_NAME_CHARS, MAX_PAGE, MAX_REF_CHARS,
+    MAX_ROOM_CHARS,
 };
 pub use timestamp::Timestamp;
 

@@ -126,6 +126,44 @@ impl fmt::Display for DisplayName {
     }
 }
 
+/// The most entries one page holds: of `who`, of `rooms`, of the HTTP listings.
+pub const MAX_PAGE: usize = 1000;
+
+/// How many entries a page may hold, as asked (`limit`): 1 to [`MAX_PAGE`], that by
+/// default.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(try_from = "u64")]
+pub struct PageLimit(usize);
+
+impl PageLimit {
+    pub fn parse(raw: u64) -> Result<Self, ValidationError> {
+        if raw == 0 || raw > MAX_PAGE as u64 {
+            return Err(ValidationError::new(
+                ErrorCode::BadJson,
+                format!("limit must be 1 to {MAX_PAGE}, got {raw}"),
+            ));
+        }
+        Ok(Self(raw as usize))
+    }
+
+    pub fn get(self) -> usize {
+        self.0
+    }
+}
+
+impl Default for PageLimit {
+    fn default() -> Self {
+        Self(MAX_PAGE)
+    }
+}
+
+impl TryFrom<u64> for PageLimit {
+    type Error = ValidationError;
+    fn try_from(raw: u64) -> Result<Self, Self::Error> {
+        Self::parse(raw)
+    }
+}
+
 /// The client's correlation token, copied into every reply to the frame that carried it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Ref(Arc<str>);

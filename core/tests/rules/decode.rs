@@ -262,9 +262,14 @@ fn every_command_decodes_from_its_frame() {
             json!({"type": "who", "room": "lobby"}),
             Command::Who(Who {
                 room: room("lobby"),
+                after: None,
+                limit: None,
             }),
         ),
-        (json!({"type": "rooms"}), Command::Rooms(ListRooms {})),
+        (
+            json!({"type": "rooms"}),
+            Command::Rooms(ListRooms::default()),
+        ),
         (
             json!({"type": "rename", "name": "anna"}),
             Command::Rename(Rename {

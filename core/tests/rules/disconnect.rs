@@ -131,14 +131,15 @@ fn the_last_member_disconnecting_drops_its_rooms_and_they_start_again_at_seq_one
             "member_left side -> [bob]"
         ]
     );
-    assert_eq!(hub.state().room_view(&room("lobby")), None);
+    assert_eq!(hub.state().whole_room(&room("lobby")), None);
     assert_eq!(
         hub.apply(bob, rooms()).reply(),
         Event::Rooms {
             rooms: vec![hubbub_core::protocol::RoomCount {
                 name: room("side"),
                 members: 1
-            }]
+            }],
+            next: None
         }
     );
 
@@ -212,7 +213,7 @@ fn a_departed_member_is_gone_from_every_listing() {
     assert_eq!(lobby, [ann]);
     assert!(hub
         .state()
-        .rooms_view()
+        .all_rooms()
         .iter()
         .all(|view| view.members.iter().all(|m| m.id != bob)));
     assert_eq!(

@@ -20,7 +20,7 @@ use hubbub_core::{
     cmd::{Echo, Join, Leave, ListRooms, Rename, Say, Whisper, Who},
     protocol::{
         decode, ChatMessage, DisplayName, ErrorCode, Event, Inbound, LeaveReason, Member, MemberId,
-        RoomName, RoomView, Timestamp,
+        PageLimit, RoomName, RoomView, Timestamp,
     },
     Audience, Command, Counts, Effect, Effects, NotAMember, RoomState, Settings, UnknownRoom,
 };
@@ -31,11 +31,60 @@ pub const START_MILLIS: i64 = 1_796_115_600_000;
 /// operation has its own time, so a join time shows which join it came from.
 pub const TICK_MILLIS: i64 = 1_000;
 
-/// Settings for tests: the server's default room limit is too high to reach by hand.
+/// Settings for tests: the server's default room limit is too high to reach by hand;
+/// the big-room settings are the server's defaults (big-room tests lower them).
 pub fn settings() -> Settings {
     Settings {
         max_rooms_per_connection: 8,
         history_len: 50,
+        joined_members_max: 100,
+        presence_events_max: 200,
+    }
+}
+
+/// The HTTP views read whole: every page of rooms, every page of a room's members.
+pub trait WholeViews {
+    /// Every room, by name, each with all of its members.
+    fn all_rooms(&self) -> Vec<RoomView>;
+    /// One room with all of its members and its history.
+    fn whole_room(&self, name: &RoomName) -> Option<RoomView>;
+}
+
+impl WholeViews for RoomState {
+    fn all_rooms(&self) -> Vec<RoomView> {
+        let mut rooms = Vec::new();
+        let mut after = None;
+        loop {
+            let page = self.rooms_view(after.as_ref(), PageLimit::parse(2).unwrap());
+            for view in page.rooms {
+                let mut whole = self.whole_room(&view.name).expect("a listed room exists");
+                whole.history = None;
+                rooms.push(whole);
+            }
+            match page.next {
+                Some(next) => after = Some(next),
+                None => return rooms,
+            }
+        }
+    }
+
+    fn whole_room(&self, name: &RoomName) -> Option<RoomView> {
+        let mut whole = self.room_view(name, None, PageLimit::parse(3).unwrap())?;
+        while let Some(after) = whole.next {
+            let page = self.room_view(name, Some(after), PageLimit::parse(3).unwrap())?;
+            assert_eq!(
+                page.member_count, whole.member_count,
+                "a stable count across pages"
+            );
+            whole.members.extend(page.members);
+            whole.next = page.next;
+        }
+        assert_eq!(
+            whole.members.len(),
+            whole.member_count,
+            "the pages hold every member"
+        );
+        Some(whole)
     }
 }
 
@@ -174,6 +223,13 @@ impl TestHub {
         }
     }
 
+    /// The hub's periodic `member_count` round, at the next tick.
+    pub fn member_counts(&mut self) -> Outcome {
+        let now = self.tick();
+        let effects = self.state.member_counts();
+        self.deliver(Origin::Nobody("a member count round"), now, effects)
+    }
+
     /// A backend removes `id` from `room_name`, at the next tick.
     pub fn kick(&mut self, room_name: &str, id: MemberId) -> Result<Outcome, NotAMember> {
         let now = self.tick();
@@ -194,11 +250,11 @@ impl TestHub {
     pub fn snapshot(&self) -> Snapshot {
         let rooms = self
             .state
-            .rooms_view()
+            .all_rooms()
             .iter()
             .map(|view| {
                 self.state
-                    .room_view(&view.name)
+                    .whole_room(&view.name)
                     .unwrap_or_else(|| panic!("room {} is listed but has no view", view.name))
             })
             .collect();
@@ -335,7 +391,7 @@ impl TestHub {
 
     /// The replayed subscriptions are the state's membership, and the counts agree.
     fn check_state(&mut self) {
-        let views = self.state.rooms_view();
+        let views = self.state.all_rooms();
         let membership: BTreeMap<RoomName, BTreeSet<MemberId>> = views
             .iter()
             .map(|view| {
@@ -470,16 +526,7 @@ pub fn event_type(event: &Event) -> String {
 
 /// The room an event is about, if any.
 pub fn room_of(event: &Event) -> Option<&RoomName> {
-    match event {
-        Event::Joined { room, .. }
-        | Event::Left { room, .. }
-        | Event::MemberJoined { room, .. }
-        | Event::MemberLeft { room, .. }
-        | Event::Presence { room, .. } => Some(room),
-        Event::MemberRenamed { room, .. } => room.as_ref(),
-        Event::Message(message) => Some(&message.room),
-        _ => None,
-    }
+    event.room()
 }
 
 /// The event as JSON, as clients get it (without a `ref`).
@@ -544,11 +591,13 @@ pub fn whisper(to: MemberId, text: &str) -> Command {
 pub fn who(room_name: &str) -> Command {
     Command::Who(Who {
         room: room(room_name),
+        after: None,
+        limit: None,
     })
 }
 
 pub fn rooms() -> Command {
-    Command::Rooms(ListRooms {})
+    Command::Rooms(ListRooms::default())
 }
 
 pub fn rename(name: &str) -> Command {

@@ -27,6 +27,7 @@ fn a_first_join_creates_the_room_and_lists_only_the_joiner() {
         Event::Joined {
             room: room("lobby"),
             members: vec![member(ann, "ann", out.at)],
+            member_count: 1,
             history: vec![],
         }
     );
@@ -63,6 +64,7 @@ fn join_subscribes_replies_joined_then_tells_the_others_but_not_the_joiner() {
         [Event::Joined {
             room: room("lobby"),
             members: vec![member(ann, "ann", ann_joined_at), bob_in_lobby.clone()],
+            member_count: 2,
             history: vec![],
         }]
     );
@@ -89,6 +91,7 @@ fn a_member_on_the_wire_is_its_id_name_and_join_time() {
             "type": "joined",
             "room": "lobby",
             "members": [{"id": "1", "name": "ann", "joined_at": "2026-12-01T09:00:01.000Z"}],
+            "member_count": 1,
             "history": [],
         })
     );
@@ -114,7 +117,8 @@ fn a_repeated_join_announces_nothing() {
             rooms: vec![RoomCount {
                 name: room("lobby"),
                 members: 2
-            }]
+            }],
+            next: None
         }
     );
 }
@@ -134,6 +138,7 @@ fn a_repeated_join_keeps_the_first_join_time_and_shows_the_history() {
         Event::Joined {
             room: room("lobby"),
             members: vec![member(ann, "ann", joined_at)],
+            member_count: 1,
             history: said,
         }
     );
@@ -247,7 +252,8 @@ fn room_names_are_case_sensitive() {
                     name: room("lobby"),
                     members: 1
                 },
-            ]
+            ],
+            next: None
         }
     );
 }
@@ -284,7 +290,9 @@ fn a_join_past_the_room_limit_is_too_many_rooms_and_changes_nothing() {
         hub.apply(ann, who("four")).reply(),
         Event::Presence {
             room: room("four"),
-            members: vec![]
+            members: vec![],
+            member_count: 0,
+            next: None
         }
     );
 }
@@ -347,5 +355,5 @@ fn a_room_limit_of_zero_refuses_every_join() {
         error_in(&out.reply()).1,
         "a connection may be in at most 0 rooms"
     );
-    assert!(hub.state().rooms_view().is_empty());
+    assert!(hub.state().all_rooms().is_empty());
 }

@@ -74,7 +74,7 @@ fn kicking_the_last_member_drops_the_room_and_tells_only_the_member() {
     let out = hub.kick("lobby", ann).unwrap();
 
     assert_eq!(out.trace(), ["unsubscribe ann lobby", "left lobby -> ann"]);
-    assert_eq!(hub.state().room_view(&room("lobby")), None);
+    assert_eq!(hub.state().whole_room(&room("lobby")), None);
 }
 
 #[test]

@@ -75,13 +75,16 @@ fn the_last_leave_drops_the_room_and_it_starts_again_at_seq_one() {
         out.trace(),
         ["unsubscribe ann lobby", "left lobby -> reply:ann"]
     );
-    assert_eq!(hub.state().room_view(&room("lobby")), None);
-    assert!(hub.state().rooms_view().is_empty());
+    assert_eq!(hub.state().whole_room(&room("lobby")), None);
+    assert!(hub.state().all_rooms().is_empty());
     assert_eq!(hub.state().counts().rooms, 0);
     assert_eq!(hub.state().counts().members, 1);
     assert_eq!(
         hub.apply(ann, rooms()).reply(),
-        Event::Rooms { rooms: vec![] }
+        Event::Rooms {
+            rooms: vec![],
+            next: None
+        }
     );
 
     // Recreated: no history, a new join time, `seq` from 1.
@@ -91,6 +94,7 @@ fn the_last_leave_drops_the_room_and_it_starts_again_at_seq_one() {
         Event::Joined {
             room: room("lobby"),
             members: vec![member(ann, "ann", rejoined.at)],
+            member_count: 1,
             history: vec![],
         }
     );
@@ -117,7 +121,7 @@ fn leaving_a_room_one_is_not_in_is_not_in_room_and_changes_nothing() {
 
     // Bob's room heard nothing of it: its first message is still seq 1.
     assert_eq!(seqs(&hub.apply(bob, say("lobby", "first")).events()), [1]);
-    assert_eq!(hub.state().room_view(&room("nowhere")), None);
+    assert_eq!(hub.state().whole_room(&room("nowhere")), None);
 }
 
 #[test]

@@ -9,6 +9,7 @@
 
 mod helpers;
 
+mod big_rooms;
 mod decode;
 mod disconnect;
 mod echo;

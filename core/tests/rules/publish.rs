@@ -46,7 +46,7 @@ fn publishing_reaches_every_member_as_server_with_the_next_seq() {
     // Kept in history like any message.
     let history = hub
         .state()
-        .room_view(&room("lobby"))
+        .whole_room(&room("lobby"))
         .unwrap()
         .history
         .unwrap();
@@ -90,7 +90,7 @@ fn publishing_into_a_room_its_last_member_left_is_unknown_room() {
     hub.apply(ann, leave("lobby"));
 
     assert_eq!(hub.publish("lobby", "too late").err(), Some(UnknownRoom));
-    assert!(hub.state().rooms_view().is_empty());
+    assert!(hub.state().all_rooms().is_empty());
 }
 
 #[test]

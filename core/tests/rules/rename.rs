@@ -99,7 +99,7 @@ fn the_new_name_is_what_every_later_event_and_view_shows() {
         anna
     );
 
-    let views: Vec<RoomView> = hub.state().rooms_view();
+    let views: Vec<RoomView> = hub.state().all_rooms();
     assert_eq!(views[0].members[0], anna);
 
     hub.apply(ann, leave("lobby"));

@@ -14,6 +14,7 @@ fn counts(of: &[(&str, usize)]) -> Event {
                 members: *members,
             })
             .collect(),
+        next: None,
     }
 }
 
@@ -35,7 +36,7 @@ fn rooms_lists_every_room_by_name_with_its_member_count() {
         json!({"type": "rooms", "rooms": [
             {"name": "lobby", "members": 2},
             {"name": "side", "members": 1},
-        ]})
+        ], "next": null})
     );
     assert_eq!(hub.snapshot(), before);
 }

@@ -120,7 +120,7 @@ fn saying_in_a_room_one_is_not_in_is_not_in_room_and_changes_nothing() {
 
     // Nothing reached bob's room (its first message is seq 1), nothing was created.
     assert_eq!(seqs(&hub.apply(bob, say("lobby", "first")).events()), [1]);
-    assert_eq!(hub.state().room_view(&room("nowhere")), None);
+    assert_eq!(hub.state().whole_room(&room("nowhere")), None);
 }
 
 #[test]
@@ -133,7 +133,7 @@ fn a_message_goes_into_the_rooms_history_as_it_was_sent() {
     hub.apply(ann, rename("anna"));
     sent.extend(hub.apply(ann, say("lobby", "three")).events());
 
-    let history = hub.state().room_view(&room("lobby")).unwrap().history;
+    let history = hub.state().whole_room(&room("lobby")).unwrap().history;
 
     // The last two, oldest first; each under the name it was sent with.
     assert_eq!(history, Some(sent[1..].to_vec()));

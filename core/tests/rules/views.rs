@@ -13,8 +13,8 @@ use crate::helpers::*;
 fn a_new_state_has_no_members_and_no_rooms() {
     let hub = TestHub::new();
     assert_eq!(hub.state().counts(), Counts::default());
-    assert!(hub.state().rooms_view().is_empty());
-    assert_eq!(hub.state().room_view(&room("lobby")), None);
+    assert!(hub.state().all_rooms().is_empty());
+    assert_eq!(hub.state().whole_room(&room("lobby")), None);
 }
 
 #[test]
@@ -54,7 +54,7 @@ fn the_room_listing_shows_every_room_by_name_with_its_members_and_no_history() {
     let cid_at = hub.apply(cid, join("dev")).at;
     hub.apply(ann, say("lobby", "not listed here"));
 
-    let views = hub.state().rooms_view();
+    let views = hub.state().all_rooms();
 
     assert_eq!(
         views,
@@ -62,11 +62,15 @@ fn the_room_listing_shows_every_room_by_name_with_its_members_and_no_history() {
             RoomView {
                 name: room("dev"),
                 members: vec![member(cid, "cid", cid_at)],
+                member_count: 1,
+                next: None,
                 history: None,
             },
             RoomView {
                 name: room("lobby"),
                 members: vec![member(ann, "ann", ann_at), member(bob, "bob", bob_at)],
+                member_count: 2,
+                next: None,
                 history: None,
             },
         ]
@@ -76,6 +80,8 @@ fn the_room_listing_shows_every_room_by_name_with_its_members_and_no_history() {
         json!({
             "name": "dev",
             "members": [{"id": "3", "name": "cid", "joined_at": "2026-12-01T09:00:05.000Z"}],
+            "member_count": 1,
+            "next": null,
         })
     );
 }
@@ -90,13 +96,18 @@ fn one_room_shows_its_members_and_history_oldest_first() {
     let mut sent = hub.apply(ann, say("lobby", "one")).events();
     sent.extend(hub.apply(bob, say("lobby", "two ☃")).events());
 
-    let view = hub.state().room_view(&room("lobby")).expect("lobby exists");
+    let view = hub
+        .state()
+        .whole_room(&room("lobby"))
+        .expect("lobby exists");
 
     assert_eq!(
         view,
         RoomView {
             name: room("lobby"),
             members: vec![member(ann, "ann", ann_at), member(bob, "bob", bob_at)],
+            member_count: 2,
+            next: None,
             history: Some(sent),
         }
     );
@@ -111,7 +122,7 @@ fn one_room_shows_its_members_and_history_oldest_first() {
 fn a_room_without_messages_shows_an_empty_history() {
     let mut hub = TestHub::new();
     let _ann = hub.member_of("ann", "quiet");
-    let view = hub.state().room_view(&room("quiet")).unwrap();
+    let view = hub.state().whole_room(&room("quiet")).unwrap();
     assert_eq!(view.history, Some(vec![]));
     assert_eq!(serde_json::to_value(&view).unwrap()["history"], json!([]));
 }
@@ -125,7 +136,7 @@ fn a_room_view_keeps_only_the_last_history_len_messages() {
     }
     let history = hub
         .state()
-        .room_view(&room("lobby"))
+        .whole_room(&room("lobby"))
         .unwrap()
         .history
         .unwrap();
@@ -137,21 +148,21 @@ fn a_room_view_keeps_only_the_last_history_len_messages() {
 fn a_room_that_does_not_exist_has_no_view() {
     let mut hub = TestHub::new();
     let _ann = hub.member_of("ann", "lobby");
-    assert_eq!(hub.state().room_view(&room("nowhere")), None);
+    assert_eq!(hub.state().whole_room(&room("nowhere")), None);
     // Room names are case-sensitive.
-    assert_eq!(hub.state().room_view(&room("Lobby")), None);
+    assert_eq!(hub.state().whole_room(&room("Lobby")), None);
 }
 
 #[test]
 fn a_room_is_gone_from_the_views_once_its_last_member_leaves() {
     let mut hub = TestHub::new();
     let ann = hub.member_of("ann", "lobby");
-    assert!(hub.state().room_view(&room("lobby")).is_some());
+    assert!(hub.state().whole_room(&room("lobby")).is_some());
 
     hub.apply(ann, leave("lobby"));
 
-    assert_eq!(hub.state().room_view(&room("lobby")), None);
-    assert!(hub.state().rooms_view().is_empty());
+    assert_eq!(hub.state().whole_room(&room("lobby")), None);
+    assert!(hub.state().all_rooms().is_empty());
 }
 
 #[test]
@@ -162,9 +173,9 @@ fn the_views_show_members_under_their_current_names() {
     hub.apply(ann, rename("anna"));
 
     let anna = member(ann, "anna", ann_at);
-    assert_eq!(hub.state().rooms_view()[0].members, vec![anna.clone()]);
+    assert_eq!(hub.state().all_rooms()[0].members, vec![anna.clone()]);
     assert_eq!(
-        hub.state().room_view(&room("lobby")).unwrap().members,
+        hub.state().whole_room(&room("lobby")).unwrap().members,
         [anna]
     );
 }

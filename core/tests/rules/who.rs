@@ -26,6 +26,8 @@ fn who_replies_presence_with_the_rooms_members_as_joined_lists_them() {
                 member(ann, "ann", ann_at),
                 member(bob, "bob", bob_joined.at)
             ],
+            member_count: 2,
+            next: None,
         }
     );
     assert_eq!(members_in(&out.reply()), members_in(&bob_joined.reply()));
@@ -58,7 +60,7 @@ fn who_of_a_room_that_does_not_exist_is_empty_and_creates_nothing() {
         assert_eq!(out.trace(), [format!("presence {name} -> reply:ann")]);
         assert_eq!(
             wire(&out.reply()),
-            json!({"type": "presence", "room": name, "members": []})
+            json!({"type": "presence", "room": name, "members": [], "member_count": 0, "next": null})
         );
         assert_eq!(hub.snapshot(), before);
     }
