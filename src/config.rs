@@ -22,6 +22,11 @@ pub const VARIABLES: &[&str] = &[
     "JOINED_MEMBERS_MAX",
     "PRESENCE_EVENTS_MAX",
     "MEMBER_COUNT_INTERVAL_MS",
+    "ROOM_TTL_MS",
+    "MAX_ROOMS_TOTAL",
+    "HISTORY_MAX_BYTES",
+    "IDEMPOTENCY_TTL_MS",
+    "IDEMPOTENCY_KEYS_MAX",
     "STATIC_DIR",
     "SHUTDOWN_TIMEOUT_MS",
     "CLOSE_LINGER_MS",
@@ -67,6 +72,21 @@ pub struct Config {
     pub presence_events_max: usize,
     /// How often a big room whose count changed hears `member_count`.
     pub member_count_interval: Duration,
+    /// How long a room nobody is in is kept, with its `seq`, `epoch` and history, after
+    /// its last member left or its last message, whichever is later; zero: gone when
+    /// empty.
+    pub room_ttl: Duration,
+    /// Rooms kept at most. At the cap the empty room idle longest goes; when every room
+    /// is occupied a new one is refused (`rooms_full`, HTTP 503).
+    pub max_rooms_total: usize,
+    /// What the history of every room may cost together, in bytes (text plus about 160
+    /// bytes per message). Past it the history of the empty rooms idle longest goes
+    /// first, then the oldest messages of the rooms with the largest history.
+    pub history_max_bytes: usize,
+    /// How long a publish's `Idempotency-Key` is remembered in its room.
+    pub idempotency_ttl: Duration,
+    /// `Idempotency-Key`s remembered per room at most (the oldest forgotten first).
+    pub idempotency_keys_max: usize,
     /// Where the browser page lives.
     pub static_dir: PathBuf,
     /// How long a graceful shutdown waits for clients to take their 1001 close
@@ -117,6 +137,11 @@ impl Default for Config {
             joined_members_max: 100,
             presence_events_max: 200,
             member_count_interval: Duration::from_millis(1_000),
+            room_ttl: Duration::from_millis(3_600_000),
+            max_rooms_total: 100_000,
+            history_max_bytes: 268_435_456,
+            idempotency_ttl: Duration::from_millis(300_000),
+            idempotency_keys_max: 1_000,
             static_dir: PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/static")),
             shutdown_timeout: Duration::from_millis(5_000),
             close_linger: Duration::ZERO,
@@ -220,6 +245,23 @@ impl Config {
         if let Some(v) = get("MEMBER_COUNT_INTERVAL_MS") {
             config.member_count_interval = parse_millis("MEMBER_COUNT_INTERVAL_MS", v)?;
         }
+        if let Some(v) = get("ROOM_TTL_MS") {
+            config.room_ttl =
+                Duration::from_millis(parse_number("ROOM_TTL_MS", v, 0, 30 * 86_400_000)?);
+        }
+        if let Some(v) = get("MAX_ROOMS_TOTAL") {
+            config.max_rooms_total = parse_number("MAX_ROOMS_TOTAL", v, 1, 100_000_000)? as usize;
+        }
+        if let Some(v) = get("HISTORY_MAX_BYTES") {
+            config.history_max_bytes = parse_number("HISTORY_MAX_BYTES", v, 0, 1 << 40)? as usize;
+        }
+        if let Some(v) = get("IDEMPOTENCY_TTL_MS") {
+            config.idempotency_ttl = parse_millis("IDEMPOTENCY_TTL_MS", v)?;
+        }
+        if let Some(v) = get("IDEMPOTENCY_KEYS_MAX") {
+            config.idempotency_keys_max =
+                parse_number("IDEMPOTENCY_KEYS_MAX", v, 0, 1_000_000)? as usize;
+        }
         if let Some(v) = get("STATIC_DIR") {
             config.static_dir = PathBuf::from(v);
         }
@@ -303,6 +345,11 @@ impl Config {
             history_len: self.history_len,
             joined_members_max: self.joined_members_max,
             presence_events_max: self.presence_events_max,
+            room_ttl_ms: self.room_ttl.as_millis() as u64,
+            max_rooms_total: self.max_rooms_total,
+            history_max_bytes: self.history_max_bytes,
+            idempotency_ttl_ms: self.idempotency_ttl.as_millis() as u64,
+            idempotency_keys_max: self.idempotency_keys_max,
         }
     }
 

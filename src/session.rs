@@ -252,7 +252,7 @@ impl Actor for Session {
             self.reply(ctx, None, &error.into());
         }
         if let Some(room) = start.room {
-            self.dispatch(Command::Join(Join { room }), None, ctx);
+            self.dispatch(Command::Join(Join::room(room)), None, ctx);
         }
         ctx.run_interval(self.settings.heartbeat_interval, Self::heartbeat);
         self.going_away = self.worker.on_shutdown(ctx.address().recipient());

@@ -26,4 +26,4 @@ pub mod state;
 
 pub use cmd::Command;
 pub use effects::{Audience, Effect, Effects, Recipients};
-pub use state::{Counts, NotAMember, RoomState, Settings, UnknownRoom};
+pub use state::{Counts, NotAMember, RoomState, RoomsFull, Settings};

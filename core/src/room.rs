@@ -8,6 +8,12 @@ use std::{
 
 use crate::protocol::{ChatMessage, MemberId, RoomName, Sender, Timestamp};
 
+/// What one kept message costs the history budget, in bytes: its text and about what
+/// the message, its `Arc` and its place in the queue take beside it.
+pub(crate) fn history_cost(message: &ChatMessage) -> usize {
+    message.text.len() + 160
+}
+
 #[derive(Debug)]
 pub struct Room {
     /// Members and when each joined; ordered by id, i.e. by connection order, which is
@@ -17,32 +23,49 @@ pub struct Room {
     /// add up to. In a big room changes are counted, not announced, and this lags
     /// behind until the next `member_count`.
     pub(crate) told_count: usize,
+    /// Names this life of the room: a room made again after it was gone (or after a
+    /// restart) has another, so a client never takes its `seq` 5 for the old one's.
+    pub(crate) epoch: Arc<str>,
     /// `seq` of the last message posted; 0 before the first.
     last_seq: u64,
     /// The last `history_len` messages, oldest first.
     history: VecDeque<Arc<ChatMessage>>,
     history_len: usize,
+    /// What `history` costs the history budget ([`history_cost`]).
+    history_bytes: usize,
+    /// When the room was last used: created, joined, left or posted to. An empty room
+    /// is kept `ROOM_TTL_MS` after it.
+    pub(crate) last_used: Timestamp,
+    /// `Idempotency-Key`s of recent publishes and what each published, oldest first.
+    idempotency: VecDeque<(Arc<str>, Timestamp, Arc<ChatMessage>)>,
 }
 
 impl Room {
-    pub fn new(history_len: usize) -> Self {
+    pub fn new(history_len: usize, epoch: Arc<str>, now: Timestamp) -> Self {
         Self {
             members: BTreeMap::new(),
             told_count: 0,
+            epoch,
             last_seq: 0,
             history: VecDeque::with_capacity(history_len.min(64)),
             history_len,
+            history_bytes: 0,
+            last_used: now,
+            idempotency: VecDeque::new(),
         }
     }
 
     /// Adds a member; one already in keeps its first join time.
     pub fn join(&mut self, id: MemberId, at: Timestamp) {
         self.members.entry(id).or_insert(at);
+        self.last_used = self.last_used.max(at);
     }
 
     /// Removes a member, returning when it had joined.
-    pub fn leave(&mut self, id: MemberId) -> Option<Timestamp> {
-        self.members.remove(&id)
+    pub fn leave(&mut self, id: MemberId, now: Timestamp) -> Option<Timestamp> {
+        let joined_at = self.members.remove(&id)?;
+        self.last_used = self.last_used.max(now);
+        Some(joined_at)
     }
 
     pub fn joined_at(&self, id: MemberId) -> Option<Timestamp> {
@@ -69,16 +92,22 @@ impl Room {
         self.members.is_empty()
     }
 
+    pub fn last_seq(&self) -> u64 {
+        self.last_seq
+    }
+
     /// Assigns the next `seq`, keeps the message in history and returns it for
-    /// broadcasting.
+    /// broadcasting, with how much the history's cost grew (negative if an older,
+    /// larger message made room).
     pub fn post(
         &mut self,
         room: &RoomName,
         from: Sender,
         text: Arc<str>,
         at: Timestamp,
-    ) -> Arc<ChatMessage> {
+    ) -> (Arc<ChatMessage>, isize) {
         self.last_seq += 1;
+        self.last_used = self.last_used.max(at);
         let message = Arc::new(ChatMessage {
             room: room.clone(),
             from,
@@ -86,18 +115,102 @@ impl Room {
             at,
             seq: self.last_seq,
         });
+        let before = self.history_bytes;
         if self.history_len > 0 {
             if self.history.len() == self.history_len {
-                self.history.pop_front();
+                self.drop_oldest();
             }
+            self.history_bytes += history_cost(&message);
             self.history.push_back(message.clone());
         }
-        message
+        (message, self.history_bytes as isize - before as isize)
+    }
+
+    /// Drops the oldest kept message; returns what that freed.
+    pub(crate) fn drop_oldest(&mut self) -> usize {
+        let Some(oldest) = self.history.pop_front() else {
+            return 0;
+        };
+        let freed = history_cost(&oldest);
+        self.history_bytes -= freed;
+        freed
+    }
+
+    /// Drops every kept message; returns what that freed. The room keeps its `seq` and
+    /// `epoch`: a client resuming from before is told it missed what is gone.
+    pub(crate) fn drop_history(&mut self) -> usize {
+        let freed = self.history_bytes;
+        self.history.clear();
+        self.history_bytes = 0;
+        freed
+    }
+
+    pub(crate) fn history_bytes(&self) -> usize {
+        self.history_bytes
     }
 
     /// Recent messages, oldest first.
     pub fn history(&self) -> impl Iterator<Item = &Arc<ChatMessage>> {
         self.history.iter()
+    }
+
+    /// The messages after `seq`, if every one of them is still kept.
+    pub fn history_after(&self, seq: u64) -> Option<Vec<Arc<ChatMessage>>> {
+        if seq > self.last_seq {
+            return None;
+        }
+        if seq == self.last_seq {
+            return Some(Vec::new());
+        }
+        let oldest = self.history.front()?.seq;
+        if oldest > seq + 1 {
+            return None;
+        }
+        Some(
+            self.history
+                .iter()
+                .filter(|message| message.seq > seq)
+                .cloned()
+                .collect(),
+        )
+    }
+
+    /// What a publish with `key` published, if it is still remembered; keys older than
+    /// `keep_ms` are forgotten first.
+    pub(crate) fn published_with(
+        &mut self,
+        key: &str,
+        now: Timestamp,
+        keep_ms: i64,
+    ) -> Option<Arc<ChatMessage>> {
+        while let Some((_, at, _)) = self.idempotency.front() {
+            if now.millis() - at.millis() < keep_ms {
+                break;
+            }
+            self.idempotency.pop_front();
+        }
+        self.idempotency
+            .iter()
+            .find(|(k, _, _)| &**k == key)
+            .map(|(_, _, message)| message.clone())
+    }
+
+    /// Remembers what a publish with `key` published; at most `max_keys` are kept, the
+    /// oldest forgotten first.
+    pub(crate) fn remember(
+        &mut self,
+        key: Arc<str>,
+        now: Timestamp,
+        message: Arc<ChatMessage>,
+        max_keys: usize,
+    ) {
+        if max_keys == 0 {
+            return;
+        }
+        while self.idempotency.len() >= max_keys {
+            self.idempotency.pop_front();
+        }
+        self.idempotency.push_back((key, now, message));
     }
 }
 
@@ -111,11 +224,12 @@ mod tests {
 
     #[test]
     fn seq_starts_at_one_and_has_no_gaps() {
-        let mut room = Room::new(3);
+        let mut room = Room::new(3, "e".into(), Timestamp::from_millis(0));
         let now = Timestamp::from_millis(0);
         let seqs: Vec<u64> = (0..5)
             .map(|i| {
                 room.post(&lobby(), Sender::Server, format!("m{i}").into(), now)
+                    .0
                     .seq
             })
             .collect();
@@ -125,26 +239,65 @@ mod tests {
     #[test]
     fn history_keeps_the_last_n_oldest_first() {
         let now = Timestamp::from_millis(0);
-        let mut room = Room::new(2);
+        let mut room = Room::new(2, "e".into(), Timestamp::from_millis(0));
         for i in 0..4 {
             room.post(&lobby(), Sender::Server, format!("m{i}").into(), now);
         }
         let texts: Vec<&str> = room.history().map(|m| &*m.text).collect();
         assert_eq!(texts, vec!["m2", "m3"]);
-        let mut silent = Room::new(0);
+        let mut silent = Room::new(0, "e".into(), Timestamp::from_millis(0));
         silent.post(&lobby(), Sender::Server, "x".into(), now);
         assert_eq!(silent.history().count(), 0);
     }
 
     #[test]
     fn joining_twice_keeps_the_first_join() {
-        let mut room = Room::new(1);
+        let mut room = Room::new(1, "e".into(), Timestamp::from_millis(0));
         let (first, later) = (Timestamp::from_millis(1), Timestamp::from_millis(2));
         room.join(MemberId(1), first);
         room.join(MemberId(1), later);
         assert_eq!(room.len(), 1);
         assert_eq!(room.joined_at(MemberId(1)), Some(first));
-        assert_eq!(room.leave(MemberId(1)), Some(first));
+        assert_eq!(room.leave(MemberId(1), later), Some(first));
         assert!(room.is_empty());
+    }
+
+    #[test]
+    fn history_after_gives_exactly_the_missed_messages_or_none() {
+        let now = Timestamp::from_millis(0);
+        let mut room = Room::new(3, "e".into(), now);
+        assert_eq!(
+            room.history_after(0),
+            Some(vec![]),
+            "nothing said, nothing missed"
+        );
+        for i in 1..=5 {
+            room.post(&lobby(), Sender::Server, format!("m{i}").into(), now);
+        }
+        let seqs = |after| {
+            room.history_after(after)
+                .map(|m| m.iter().map(|m| m.seq).collect::<Vec<_>>())
+        };
+        assert_eq!(seqs(5), Some(vec![]));
+        assert_eq!(seqs(4), Some(vec![5]));
+        assert_eq!(seqs(2), Some(vec![3, 4, 5]), "the oldest kept is 3");
+        assert_eq!(seqs(1), None, "2 is gone");
+        assert_eq!(seqs(6), None, "beyond the room's seq");
+    }
+
+    #[test]
+    fn the_history_cost_is_kept_as_messages_come_and_go() {
+        let now = Timestamp::from_millis(0);
+        let mut room = Room::new(2, "e".into(), now);
+        let (first, grew) = room.post(&lobby(), Sender::Server, "a".repeat(100).into(), now);
+        assert_eq!(grew as usize, history_cost(&first));
+        let (_, grew) = room.post(&lobby(), Sender::Server, "b".into(), now);
+        assert_eq!(grew, 161);
+        // The third pushes the first (100 bytes of text) out.
+        let (_, grew) = room.post(&lobby(), Sender::Server, "c".into(), now);
+        assert_eq!(grew, 161 - 260);
+        assert_eq!(room.history_bytes(), 2 * 161);
+        assert_eq!(room.drop_history(), 2 * 161);
+        assert_eq!((room.history_bytes(), room.last_seq()), (0, 3));
     }
 }

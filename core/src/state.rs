@@ -37,6 +37,20 @@ pub struct Settings {
     /// Past this many members a room is *big*: joins and leaves there are counted
     /// (`member_count`), not announced one by one (`PRESENCE_EVENTS_MAX`).
     pub presence_events_max: usize,
+    /// How long a room with nobody in it is kept (its `seq`, `epoch` and history) after
+    /// it was last used, in milliseconds; 0: gone when empty (`ROOM_TTL_MS`).
+    pub room_ttl_ms: u64,
+    /// Rooms kept at most, occupied or not (`MAX_ROOMS_TOTAL`).
+    pub max_rooms_total: usize,
+    /// What the kept history of every room may cost together, in bytes
+    /// (`HISTORY_MAX_BYTES`, counted by [`crate::room`]'s `history_cost`).
+    pub history_max_bytes: usize,
+    /// How long a publish's `Idempotency-Key` is remembered, in milliseconds
+    /// (`IDEMPOTENCY_TTL_MS`).
+    pub idempotency_ttl_ms: u64,
+    /// Keys remembered per room at most, the oldest forgotten first
+    /// (`IDEMPOTENCY_KEYS_MAX`).
+    pub idempotency_keys_max: usize,
 }
 
 /// A connected member as room state keeps it.
@@ -60,9 +74,21 @@ impl Connection {
     }
 }
 
-/// The room named in a request does not exist (it has no members).
+/// A new room was asked for, but the server keeps `MAX_ROOMS_TOTAL` rooms and every one
+/// is occupied (an empty one would have made room).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct UnknownRoom;
+pub struct RoomsFull {
+    pub max: usize,
+}
+
+impl RoomsFull {
+    pub fn message(&self) -> String {
+        format!(
+            "the server keeps at most {} rooms and every one is occupied; try again later",
+            self.max
+        )
+    }
+}
 
 /// The member named in a request is not in the room named with it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -85,15 +111,30 @@ pub struct RoomState {
     /// Rooms whose members may believe a stale count: told at the next
     /// [`RoomState::member_counts`].
     counts_due: BTreeSet<RoomName>,
+    /// The rooms nobody is in, by when they were last used: the first is the one idle
+    /// longest, which goes first when rooms or history must make room.
+    idle: BTreeSet<(Timestamp, RoomName)>,
+    /// What every room's kept history costs together.
+    history_bytes: usize,
+    /// Makes each room's `epoch`: this state's own prefix and a counter.
+    epoch_prefix: String,
+    rooms_made: u64,
 }
 
 impl RoomState {
-    pub fn new(settings: Settings) -> Self {
+    /// `epoch_prefix` must differ for every `RoomState` a server ever makes (its start
+    /// time, say): a room's `epoch` is it and a counter, so one made after a restart
+    /// never has the `epoch` of one made before.
+    pub fn new(settings: Settings, epoch_prefix: impl Into<String>) -> Self {
         Self {
             settings,
             members: FxHashMap::default(),
             rooms: BTreeMap::new(),
             counts_due: BTreeSet::new(),
+            idle: BTreeSet::new(),
+            history_bytes: 0,
+            epoch_prefix: epoch_prefix.into(),
+            rooms_made: 0,
         }
     }
 
@@ -117,7 +158,7 @@ impl RoomState {
     /// Takes a member out of every room (they hear `member_left` with `reason`) and
     /// forgets it. Only the first call for an id does anything, so a disconnect is
     /// processed exactly once whatever its cause and however often it is reported.
-    pub fn disconnect(&mut self, id: MemberId, reason: LeaveReason) -> Effects {
+    pub fn disconnect(&mut self, id: MemberId, reason: LeaveReason, now: Timestamp) -> Effects {
         let mut effects = Effects::new();
         let Some(connection) = self.members.remove(&id) else {
             return effects;
@@ -128,7 +169,7 @@ impl RoomState {
             reason.as_str()
         );
         for room_name in &connection.rooms {
-            let Some(joined_at) = self.leave_room(id, room_name) else {
+            let Some(joined_at) = self.leave_room(id, room_name, now) else {
                 continue;
             };
             effects.unsubscribe(id, room_name.clone());
@@ -138,24 +179,58 @@ impl RoomState {
         effects
     }
 
-    /// A backend posts into a room as `server`; the room must exist.
+    /// A backend posts into a room as `server`, making the room if it does not exist
+    /// (an empty room is kept as any other). With an `idempotency_key` seen in this room
+    /// within `IDEMPOTENCY_TTL_MS`, nothing is published: the first attempt's message
+    /// is the answer, with no effects.
     pub fn publish(
         &mut self,
         room_name: &RoomName,
         text: String,
+        idempotency_key: Option<&str>,
         now: Timestamp,
-    ) -> Result<(Arc<ChatMessage>, Effects), UnknownRoom> {
-        let room = self.rooms.get_mut(room_name).ok_or(UnknownRoom)?;
-        let message = room.post(room_name, Sender::Server, text.into(), now);
+    ) -> Result<(Arc<ChatMessage>, Effects), RoomsFull> {
+        let keep_ms = self.settings.idempotency_ttl_ms as i64;
+        if let (Some(key), Some(room)) = (idempotency_key, self.rooms.get_mut(room_name)) {
+            if let Some(first) = room.published_with(key, now, keep_ms) {
+                return Ok((first, Effects::new()));
+            }
+        }
+        self.open_room(room_name, now)?;
+        let message = self.post(room_name, Sender::Server, text.into(), now);
+        let max_keys = self.settings.idempotency_keys_max;
+        if let (Some(key), Some(room)) = (idempotency_key, self.rooms.get_mut(room_name)) {
+            room.remember(key.into(), now, message.clone(), max_keys);
+        }
         let mut effects = Effects::new();
         effects.send(Event::Message(message.clone()), room_audience(room_name));
         Ok((message, effects))
     }
 
+    /// Forgets the empty rooms not used for `ROOM_TTL_MS`. The hub calls it often
+    /// enough that a room is gone within a second of its time.
+    pub fn expire(&mut self, now: Timestamp) {
+        let ttl = self.settings.room_ttl_ms as i64;
+        while let Some((last_used, _)) = self.idle.first() {
+            if now.millis() - last_used.millis() < ttl {
+                break;
+            }
+            if let Some((_, name)) = self.idle.pop_first() {
+                log::debug!("room {name} expired");
+                self.remove_room(&name);
+            }
+        }
+    }
+
     /// A backend removes member `id` from a room (moderation): it gets `left` with
     /// reason `kicked`, the others `member_left` with reason `kicked`. It stays
     /// connected and may join again.
-    pub fn kick(&mut self, room_name: &RoomName, id: MemberId) -> Result<Effects, NotAMember> {
+    pub fn kick(
+        &mut self,
+        room_name: &RoomName,
+        id: MemberId,
+        now: Timestamp,
+    ) -> Result<Effects, NotAMember> {
         if !self.is_in(id, room_name) {
             return Err(NotAMember);
         }
@@ -163,7 +238,7 @@ impl RoomState {
         if let Some(connection) = self.members.get_mut(&id) {
             connection.rooms.remove(room_name);
         }
-        self.leave_room(id, room_name);
+        self.leave_room(id, room_name, now);
         log::info!("member {id} kicked from {room_name}");
         let mut effects = Effects::new();
         effects.unsubscribe(id, room_name.clone());
@@ -338,6 +413,8 @@ impl RoomState {
             let arrival = Event::MemberJoined {
                 room: room_name.clone(),
                 member,
+                // Every connection is its own user until connections carry tokens.
+                first: true,
             };
             effects.send(arrival, others);
         }
@@ -357,6 +434,10 @@ impl RoomState {
         let Some(room) = self.rooms.get_mut(room_name) else {
             return;
         };
+        if room.is_empty() {
+            // The last one out tells nobody.
+            return;
+        }
         if room.len() + 1 > self.settings.presence_events_max {
             self.counts_due.insert(room_name.clone());
             return;
@@ -366,6 +447,8 @@ impl RoomState {
             room: room_name.clone(),
             member,
             reason,
+            // Every connection is its own user until connections carry tokens.
+            last: true,
         };
         effects.send(departure, room_audience(room_name));
     }
@@ -397,16 +480,153 @@ impl RoomState {
         self.members.get(&id).map(|c| c.member(id, c.connected_at))
     }
 
-    /// Removes `id` from one room's member list, dropping the room when it empties
-    /// (history and `seq` go with it); returns when it had joined. The member's own list
-    /// of rooms is the caller's to update.
-    pub(crate) fn leave_room(&mut self, id: MemberId, name: &RoomName) -> Option<Timestamp> {
-        let room = self.rooms.get_mut(name)?;
-        let joined_at = room.leave(id)?;
-        if room.is_empty() {
-            self.rooms.remove(name);
+    /// Removes `id` from one room's member list; returns when it had joined. A room left
+    /// empty is kept for `ROOM_TTL_MS` (with a TTL of 0 it goes at once, history and
+    /// `seq` with it). The member's own list of rooms is the caller's to update.
+    pub(crate) fn leave_room(
+        &mut self,
+        id: MemberId,
+        name: &RoomName,
+        now: Timestamp,
+    ) -> Option<Timestamp> {
+        let joined_at = self.rooms.get_mut(name)?.leave(id, now)?;
+        if self.rooms.get(name).is_some_and(Room::is_empty) {
+            if self.settings.room_ttl_ms == 0 {
+                self.remove_room(name);
+            } else {
+                self.index_idle(name);
+            }
         }
         Some(joined_at)
+    }
+
+    /// Adds `id` to a room (made if it does not exist, see [`RoomState::open_room`]).
+    pub(crate) fn join_room(
+        &mut self,
+        id: MemberId,
+        name: &RoomName,
+        now: Timestamp,
+    ) -> Result<(), RoomsFull> {
+        self.open_room(name, now)?;
+        self.unindex_idle(name);
+        if let Some(room) = self.rooms.get_mut(name) {
+            room.join(id, now);
+        }
+        Ok(())
+    }
+
+    /// The room, made if it does not exist. At `MAX_ROOMS_TOTAL` the empty room idle
+    /// longest goes to make room; when every room is occupied, a new one is refused.
+    pub(crate) fn open_room(&mut self, name: &RoomName, now: Timestamp) -> Result<(), RoomsFull> {
+        if self.rooms.contains_key(name) {
+            return Ok(());
+        }
+        if self.rooms.len() >= self.settings.max_rooms_total {
+            let Some((_, idlest)) = self.idle.pop_first() else {
+                return Err(RoomsFull {
+                    max: self.settings.max_rooms_total,
+                });
+            };
+            log::debug!("room {idlest} dropped to make room for {name}");
+            self.remove_room(&idlest);
+        }
+        self.rooms_made += 1;
+        let epoch: Arc<str> = format!("{}-{:x}", self.epoch_prefix, self.rooms_made).into();
+        let room = Room::new(self.settings.history_len, epoch, now);
+        self.rooms.insert(name.clone(), room);
+        // Empty until someone joins: a room made by a publish is idle from the start.
+        self.index_idle(name);
+        Ok(())
+    }
+
+    /// Posts into an existing room, keeping the history budget.
+    pub(crate) fn post(
+        &mut self,
+        name: &RoomName,
+        from: Sender,
+        text: Arc<str>,
+        now: Timestamp,
+    ) -> Arc<ChatMessage> {
+        self.unindex_idle(name);
+        let room = self
+            .rooms
+            .get_mut(name)
+            .expect("post is only called for a room that exists");
+        let (message, grew) = room.post(name, from, text, now);
+        self.history_bytes = self.history_bytes.saturating_add_signed(grew);
+        self.index_idle(name);
+        self.keep_history_budget();
+        message
+    }
+
+    /// Past `HISTORY_MAX_BYTES`: the history of the empty rooms idle longest goes first,
+    /// then the oldest messages of the rooms whose history is largest, down to 15/16 of
+    /// the budget, so the next posts do not each pay for a trim.
+    fn keep_history_budget(&mut self) {
+        let budget = self.settings.history_max_bytes;
+        if self.history_bytes <= budget {
+            return;
+        }
+        let target = budget - budget / 16;
+        let idle: Vec<RoomName> = self.idle.iter().map(|(_, name)| name.clone()).collect();
+        for name in idle {
+            if self.history_bytes <= target {
+                return;
+            }
+            if let Some(room) = self.rooms.get_mut(&name) {
+                self.history_bytes -= room.drop_history();
+            }
+        }
+        let mut largest: std::collections::BinaryHeap<(usize, RoomName)> = self
+            .rooms
+            .iter()
+            .filter(|(_, room)| room.history_bytes() > 0)
+            .map(|(name, room)| (room.history_bytes(), name.clone()))
+            .collect();
+        while self.history_bytes > target {
+            let Some((_, name)) = largest.pop() else {
+                return;
+            };
+            let Some(room) = self.rooms.get_mut(&name) else {
+                continue;
+            };
+            self.history_bytes -= room.drop_oldest();
+            if room.history_bytes() > 0 {
+                largest.push((room.history_bytes(), name));
+            }
+        }
+    }
+
+    fn remove_room(&mut self, name: &RoomName) {
+        self.unindex_idle(name);
+        if let Some(room) = self.rooms.remove(name) {
+            self.history_bytes -= room.history_bytes();
+        }
+        self.counts_due.remove(name);
+    }
+
+    /// An empty room goes in the idle index, by when it was last used.
+    fn index_idle(&mut self, name: &RoomName) {
+        if let Some(room) = self.rooms.get(name) {
+            if room.is_empty() {
+                self.idle.insert((room.last_used, name.clone()));
+            }
+        }
+    }
+
+    /// Out of the idle index, before a change to the room's use (call
+    /// [`RoomState::index_idle`] after it).
+    fn unindex_idle(&mut self, name: &RoomName) {
+        if let Some(room) = self.rooms.get(name) {
+            if room.is_empty() {
+                self.idle.remove(&(room.last_used, name.clone()));
+            }
+        }
+    }
+
+    /// What every room's kept history costs together, in bytes.
+    pub fn history_bytes(&self) -> usize {
+        self.history_bytes
     }
 }
 

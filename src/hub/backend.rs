@@ -6,7 +6,7 @@
 
 use std::sync::Arc;
 
-use hubbub_core::{Command, Counts, Effects, NotAMember, RoomState, Settings, UnknownRoom};
+use hubbub_core::{Command, Counts, Effects, NotAMember, RoomState, RoomsFull, Settings};
 
 use super::sequencer::Answer;
 use crate::protocol::{
@@ -22,12 +22,17 @@ pub trait RoomBackend {
     fn apply(&mut self, from: MemberId, command: Command) -> Answer<Effects>;
     /// A connection has ended (only the first call for an id has effects).
     fn disconnect(&mut self, id: MemberId, reason: LeaveReason) -> Answer<Effects>;
-    /// A backend's message into a room, as `server`.
+    /// A backend's message into a room, as `server` (the room is made if need be). A
+    /// retry with the same `idempotency_key` answers with the first message and
+    /// publishes nothing.
     fn publish(
         &mut self,
         room: RoomName,
         text: String,
-    ) -> Answer<Result<(Arc<ChatMessage>, Effects), UnknownRoom>>;
+        idempotency_key: Option<String>,
+    ) -> Answer<Result<(Arc<ChatMessage>, Effects), RoomsFull>>;
+    /// Forgets the rooms kept past `ROOM_TTL_MS`; asked for every quarter second.
+    fn expire_rooms(&mut self) -> Answer<()>;
     /// A backend's removal of a member from a room (`kicked`).
     fn kick(&mut self, room: RoomName, id: MemberId) -> Answer<Result<Effects, NotAMember>>;
     /// `member_count` to the big rooms whose count changed; asked for every
@@ -51,9 +56,13 @@ pub struct InMemory {
 }
 
 impl InMemory {
+    /// Room state in this process. Each room's `epoch` starts with this process's start
+    /// time, so no room made after a restart (which forgets everything) has the `epoch`
+    /// of one made before.
     pub fn new(settings: Settings) -> Self {
+        let started = Timestamp::now().millis();
         Self {
-            state: RoomState::new(settings),
+            state: RoomState::new(settings, format!("{started:x}")),
         }
     }
 }
@@ -69,19 +78,26 @@ impl RoomBackend for InMemory {
     }
 
     fn disconnect(&mut self, id: MemberId, reason: LeaveReason) -> Answer<Effects> {
-        Answer::Now(self.state.disconnect(id, reason))
+        Answer::Now(self.state.disconnect(id, reason, Timestamp::now()))
     }
 
     fn publish(
         &mut self,
         room: RoomName,
         text: String,
-    ) -> Answer<Result<(Arc<ChatMessage>, Effects), UnknownRoom>> {
-        Answer::Now(self.state.publish(&room, text, Timestamp::now()))
+        idempotency_key: Option<String>,
+    ) -> Answer<Result<(Arc<ChatMessage>, Effects), RoomsFull>> {
+        let key = idempotency_key.as_deref();
+        Answer::Now(self.state.publish(&room, text, key, Timestamp::now()))
+    }
+
+    fn expire_rooms(&mut self) -> Answer<()> {
+        self.state.expire(Timestamp::now());
+        Answer::Now(())
     }
 
     fn kick(&mut self, room: RoomName, id: MemberId) -> Answer<Result<Effects, NotAMember>> {
-        Answer::Now(self.state.kick(&room, id))
+        Answer::Now(self.state.kick(&room, id, Timestamp::now()))
     }
 
     fn member_counts(&mut self) -> Answer<Effects> {

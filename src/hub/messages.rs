@@ -16,7 +16,7 @@ use crate::{
     },
     stats::StatsView,
 };
-use hubbub_core::{Command, NotAMember, UnknownRoom};
+use hubbub_core::{Command, NotAMember, RoomsFull};
 
 /// A connection on `/ws` has started; from now on it receives frames through `courier`.
 #[derive(Message)]
@@ -67,12 +67,15 @@ pub struct DescribeRoom {
     pub limit: PageLimit,
 }
 
-/// HTTP: a backend posts into a room as `server`. Fails when the room does not exist.
+/// HTTP: a backend posts into a room as `server`, making it if need be. Fails when a
+/// new room is needed and every kept room is occupied.
 #[derive(Message)]
-#[rtype(result = "Result<Result<Arc<ChatMessage>, UnknownRoom>, Unanswered>")]
+#[rtype(result = "Result<Result<Arc<ChatMessage>, RoomsFull>, Unanswered>")]
 pub struct Publish {
     pub room: RoomName,
     pub text: String,
+    /// The request's `Idempotency-Key`: a retry publishes nothing.
+    pub idempotency_key: Option<String>,
 }
 
 /// HTTP: a backend removes a member from a room (moderation, reason `kicked`). Fails

@@ -54,6 +54,9 @@ impl MemberIds {
     }
 }
 
+/// How often the backend forgets the rooms kept past `ROOM_TTL_MS`.
+const ROOM_SWEEP_INTERVAL: Duration = Duration::from_millis(250);
+
 pub struct Hub {
     backend: Box<dyn RoomBackend>,
     /// This node's connections and the courier that reaches each. (Keyed by ids the
@@ -275,6 +278,11 @@ impl Actor for Hub {
                 hub.deliver(None, None, effects)
             });
         });
+        // Empty rooms past ROOM_TTL_MS go within a second of their time.
+        ctx.run_interval(ROOM_SWEEP_INTERVAL, |hub, ctx| {
+            let answer = hub.backend.expire_rooms();
+            then(hub, ctx, answer, |_, _, ()| {});
+        });
     }
 }
 
@@ -357,11 +365,13 @@ impl Handler<DescribeStats> for Hub {
 
 impl Handler<Publish> for Hub {
     type Result = ResponseFuture<
-        Result<Result<Arc<crate::protocol::ChatMessage>, hubbub_core::UnknownRoom>, Unanswered>,
+        Result<Result<Arc<crate::protocol::ChatMessage>, hubbub_core::RoomsFull>, Unanswered>,
     >;
 
     fn handle(&mut self, msg: Publish, ctx: &mut Self::Context) -> Self::Result {
-        let answer = self.backend.publish(msg.room, msg.text);
+        let answer = self
+            .backend
+            .publish(msg.room, msg.text, msg.idempotency_key);
         self.ask(ctx, answer, |hub, published| {
             published.map(|(message, effects)| {
                 hub.deliver(None, None, effects);

@@ -1,7 +1,7 @@
 //! The JSON API for backends: list rooms, look at one, publish into one as `server`,
 //! remove a member from one.
 
-use actix_web::{error::JsonPayloadError, http::StatusCode, web, HttpResponse};
+use actix_web::{error::JsonPayloadError, http::StatusCode, web, HttpRequest, HttpResponse};
 use serde::{Deserialize, Serialize};
 
 use super::{error::ApiError, AppState};
@@ -9,7 +9,6 @@ use crate::{
     hub::messages::{DescribeRoom, DescribeRooms, DescribeStats, Kick, Publish, Unanswered},
     protocol::{MemberId, PageLimit, RoomName, Timestamp},
 };
-use hubbub_core::UnknownRoom;
 
 /// JSON bodies may be up to six times the message limit: that is what JSON escaping
 /// (`\u0000`) can turn a `MAX_MESSAGE_BYTES` text into. The text itself is checked after.
@@ -123,12 +122,39 @@ struct Published {
     at: Timestamp,
 }
 
+/// Longest `Idempotency-Key` accepted, in bytes: a key is remembered per room for
+/// `IDEMPOTENCY_TTL_MS`, so its size is bounded like everything kept.
+const MAX_IDEMPOTENCY_KEY_BYTES: usize = 256;
+
+/// `POST /api/rooms/{room}/messages`: publishes as `server` into the room (made if need
+/// be); `202 {"room", "seq", "at"}`. With an `Idempotency-Key` header seen in this room
+/// within `IDEMPOTENCY_TTL_MS`, the answer is the first attempt's and nothing is published.
 pub async fn publish(
+    req: HttpRequest,
     state: web::Data<AppState>,
     path: web::Path<String>,
     body: web::Json<PublishBody>,
 ) -> Result<HttpResponse, ApiError> {
     let room = parse_room(&path)?;
+    let idempotency_key = match req.headers().get("idempotency-key") {
+        None => None,
+        Some(value) => {
+            let key = value
+                .to_str()
+                .ok()
+                .filter(|key| !key.is_empty() && key.len() <= MAX_IDEMPOTENCY_KEY_BYTES);
+            let Some(key) = key else {
+                return Err(ApiError::new(
+                    StatusCode::BAD_REQUEST,
+                    "bad_idempotency_key",
+                    format!(
+                        "Idempotency-Key must be 1 to {MAX_IDEMPOTENCY_KEY_BYTES} bytes of visible ASCII"
+                    ),
+                ));
+            };
+            Some(key.to_owned())
+        }
+    };
     let text = body.into_inner().text;
     let limit = state.settings.limits.max_message_bytes;
     if text.len() > limit {
@@ -143,6 +169,7 @@ pub async fn publish(
         .send(Publish {
             room: room.clone(),
             text,
+            idempotency_key,
         })
         .await
         .map_err(hub_unavailable)?
@@ -153,7 +180,11 @@ pub async fn publish(
             seq: message.seq,
             at: message.at,
         })),
-        Err(UnknownRoom) => Err(unknown_room(&room)),
+        Err(full) => Err(ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "rooms_full",
+            full.message(),
+        )),
     }
 }
 
@@ -200,7 +231,7 @@ fn unknown_room(room: &RoomName) -> ApiError {
     ApiError::new(
         StatusCode::NOT_FOUND,
         "unknown_room",
-        format!("room {room} does not exist (a room exists while it has members)"),
+        format!("room {room} does not exist (a room is kept while it has members, and ROOM_TTL_MS after)"),
     )
 }
 

@@ -16,7 +16,7 @@ use hubbub::{
         ChatMessage, DisplayName, LeaveReason, MemberId, PageLimit, RoomName, RoomView, RoomsView,
     },
 };
-use hubbub_core::{Command, Counts, Effects, NotAMember, UnknownRoom};
+use hubbub_core::{Command, Counts, Effects, NotAMember, RoomsFull};
 use serde_json::json;
 
 use crate::{
@@ -79,8 +79,14 @@ impl RoomBackend for Late {
         &mut self,
         room: RoomName,
         text: String,
-    ) -> Answer<Result<(Arc<ChatMessage>, Effects), UnknownRoom>> {
-        let answer = self.inner.publish(room, text);
+        idempotency_key: Option<String>,
+    ) -> Answer<Result<(Arc<ChatMessage>, Effects), RoomsFull>> {
+        let answer = self.inner.publish(room, text, idempotency_key);
+        self.later(answer)
+    }
+
+    fn expire_rooms(&mut self) -> Answer<()> {
+        let answer = self.inner.expire_rooms();
         self.later(answer)
     }
 

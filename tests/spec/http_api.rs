@@ -161,8 +161,8 @@ async fn a_room_without_messages_shows_an_empty_history() {
 }
 
 #[actix_web::test]
-async fn a_room_is_gone_from_the_api_once_its_last_member_leaves() {
-    let app = spawn_app().await;
+async fn with_room_ttl_0_a_room_is_gone_from_the_api_once_its_last_member_leaves() {
+    let app = spawn_app_with(|config| config.room_ttl = std::time::Duration::ZERO).await;
     let mut ann = app.member("ann", "lobby").await;
     assert_eq!(app.get("/api/rooms/lobby").await.0, 200);
     ann.send(json!({"type": "leave", "room": "lobby"})).await;
@@ -253,19 +253,26 @@ async fn publishing_into_a_room_reaches_every_member_as_server_with_the_next_seq
 }
 
 #[actix_web::test]
-async fn publishing_into_an_unknown_room_is_a_404_json_error() {
+async fn publishing_into_a_room_nobody_is_in_makes_it_and_answers_202_with_seq_1() {
     let app = spawn_app().await;
     let (status, body) = app
-        .post("/api/rooms/nowhere/messages", r#"{"text":"anyone?"}"#)
+        .post("/api/rooms/news/messages", r#"{"text":"anyone?"}"#)
         .await;
-    assert_eq!(status, 404, "{body}");
-    assert_eq!(body["error"], "unknown_room");
-    assert_json_error(&body, "POST unknown room");
-    // Publishing does not create the room.
+    assert_eq!(status, 202, "{body}");
     assert_eq!(
-        app.get("/api/rooms").await,
-        (200, json!({"rooms": [], "next": null}))
+        (body["room"].clone(), body["seq"].clone()),
+        (json!("news"), json!(1))
     );
+    // Kept with its history and no members; a member joining later reads it.
+    let (status, room) = app.get("/api/rooms/news").await;
+    assert_eq!(status, 200);
+    assert_eq!(room["member_count"], 0);
+    assert_eq!(room["history"][0]["text"], "anyone?");
+    let mut ann = app.connect("?name=ann").await;
+    ann.send(json!({"type": "join", "room": "news"})).await;
+    let joined = ann.expect("joined").await;
+    assert_eq!(joined["history"][0]["seq"], 1);
+    assert_eq!(joined["seq"], 1);
 }
 
 #[actix_web::test]

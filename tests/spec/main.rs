@@ -18,6 +18,7 @@ mod errors;
 mod fanout;
 mod heartbeat;
 mod http_api;
+mod kept_rooms;
 mod limits;
 mod properties;
 mod rooms;

@@ -164,7 +164,7 @@ fn valid_command() -> impl Strategy<Value = (Map<String, Value>, Command)> {
         )),
         valid_room().prop_map(move |name| (
             object(json!({"type": "join", "room": name})),
-            Command::Join(Join { room: room(&name) })
+            Command::Join(Join::room(room(&name)))
         )),
         valid_room().prop_map(move |name| (
             object(json!({"type": "leave", "room": name})),
@@ -525,6 +525,13 @@ const NUMERIC: &[(&str, Field)] = &[
     ("MEMBER_COUNT_INTERVAL_MS", |c| {
         c.member_count_interval.as_millis() as u64
     }),
+    ("ROOM_TTL_MS", |c| c.room_ttl.as_millis() as u64),
+    ("MAX_ROOMS_TOTAL", |c| c.max_rooms_total as u64),
+    ("HISTORY_MAX_BYTES", |c| c.history_max_bytes as u64),
+    ("IDEMPOTENCY_TTL_MS", |c| {
+        c.idempotency_ttl.as_millis() as u64
+    }),
+    ("IDEMPOTENCY_KEYS_MAX", |c| c.idempotency_keys_max as u64),
     ("SHUTDOWN_TIMEOUT_MS", |c| {
         c.shutdown_timeout.as_millis() as u64
     }),

@@ -268,8 +268,8 @@ async fn joined_carries_the_last_history_len_messages_oldest_first() {
 }
 
 #[actix_web::test]
-async fn a_room_disappears_when_its_last_member_leaves_and_starts_afresh() {
-    let app = spawn_app().await;
+async fn with_room_ttl_0_a_room_disappears_when_its_last_member_leaves_and_starts_afresh() {
+    let app = spawn_app_with(|config| config.room_ttl = std::time::Duration::ZERO).await;
     let mut ann = app.member("ann", "lobby").await;
     say(&mut ann, "lobby", "one").await;
     assert_eq!(say(&mut ann, "lobby", "two").await["seq"], 2);
@@ -344,8 +344,8 @@ pub async fn last_words_arrive_before_the_departure(app: &TestApp) {
 }
 
 #[actix_web::test]
-async fn a_room_disappears_when_its_last_member_disconnects() {
-    let app = spawn_app().await;
+async fn with_room_ttl_0_a_room_disappears_when_its_last_member_disconnects() {
+    let app = spawn_app_with(|config| config.room_ttl = std::time::Duration::ZERO).await;
     let mut ann = app.member("ann", "lobby").await;
     say(&mut ann, "lobby", "before").await;
     ann.send(json!({"type": "join", "room": "side"})).await;
@@ -449,4 +449,17 @@ async fn a_join_past_max_rooms_is_refused_with_too_many_rooms() {
     ann.expect("left").await;
     ann.send(json!({"type": "join", "room": "three"})).await;
     assert_eq!(ann.expect("joined").await["room"], "three");
+}
+
+#[actix_web::test]
+async fn without_tokens_every_connection_is_its_own_user_so_first_and_last_are_true() {
+    let app = spawn_app().await;
+    let mut ann = app.member("ann", "lobby").await;
+    // The same name twice is still two users: names are not identities.
+    let bob = app.member("ann", "lobby").await;
+    let joined = ann.expect("member_joined").await;
+    assert_eq!(joined["first"], true);
+    bob.close().await;
+    let left = ann.expect("member_left").await;
+    assert_eq!(left["last"], true);
 }

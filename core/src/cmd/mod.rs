@@ -17,7 +17,7 @@ mod whisper;
 mod who;
 
 pub use echo::Echo;
-pub use join::Join;
+pub use join::{Join, Since};
 pub use leave::Leave;
 pub use rename::Rename;
 pub use rooms::ListRooms;

@@ -25,10 +25,7 @@ impl Apply for Say {
         let Some(sender) = state.member_in(from, &self.room) else {
             return Ok(());
         };
-        let Some(room) = state.rooms.get_mut(&self.room) else {
-            return Ok(());
-        };
-        let message = room.post(&self.room, Sender::Member(sender), self.text.into(), now);
+        let message = state.post(&self.room, Sender::Member(sender), self.text.into(), now);
         // The sender's copy first (it acknowledges the request, with its `ref`), then
         // everyone else; serialized once for both.
         let others = Audience::Room {

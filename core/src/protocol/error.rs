@@ -47,6 +47,8 @@ error_codes! {
     RateLimited = "rate_limited",
     /// Over `MAX_ROOMS_PER_CONNECTION`.
     TooManyRooms = "too_many_rooms",
+    /// A new room, but the server keeps `MAX_ROOMS_TOTAL` and every one is occupied.
+    RoomsFull = "rooms_full",
 }
 
 impl fmt::Display for ErrorCode {

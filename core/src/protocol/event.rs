@@ -139,8 +139,16 @@ pub enum Event {
         members: Vec<Member>,
         /// Everyone in the room, the joiner included.
         member_count: usize,
-        /// Recent `message` events, oldest first.
+        /// Recent `message` events, oldest first; after a `since` that could be
+        /// honoured, exactly the ones after it.
         history: Vec<Event>,
+        /// This life of the room (see `join`'s `since`).
+        epoch: Arc<str>,
+        /// The room's last `seq`; 0 before its first message.
+        seq: u64,
+        /// Only when the join had `since`: whether `history` is exactly what was missed.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        recovered: Option<bool>,
     },
     Left {
         room: RoomName,
@@ -151,11 +159,16 @@ pub enum Event {
     MemberJoined {
         room: RoomName,
         member: Member,
+        /// This is the member's user's only connection in the room (a connection
+        /// without a token is its own user: always true then).
+        first: bool,
     },
     MemberLeft {
         room: RoomName,
         member: Member,
         reason: LeaveReason,
+        /// The member's user has no other connection left in the room.
+        last: bool,
     },
     MemberRenamed {
         /// Absent only in the sender's own confirmation when it is in no room.

@@ -140,7 +140,7 @@ fn a_malformed_room_name_is_invalid_room_and_the_edges_are_allowed() {
     let ann = hub.connect("ann");
     for name in [longest.as_str(), "Az09-_.", "."] {
         let frame = json!({"type": "join", "room": name}).to_string();
-        assert_eq!(decoded(&frame), Command::Join(Join { room: room(name) }));
+        assert_eq!(decoded(&frame), Command::Join(Join::room(room(name))));
         let out = hub.apply(ann, decoded(&frame));
         assert_eq!(out.trace()[1], format!("joined {name} -> reply:ann"));
     }
@@ -234,9 +234,7 @@ fn every_command_decodes_from_its_frame() {
         ),
         (
             json!({"type": "join", "room": "lobby"}),
-            Command::Join(Join {
-                room: room("lobby"),
-            }),
+            Command::Join(Join::room(room("lobby"))),
         ),
         (
             json!({"type": "leave", "room": "lobby"}),

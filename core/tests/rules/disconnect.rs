@@ -31,6 +31,7 @@ fn a_disconnect_tells_the_room_why_for_each_reason() {
             room: room("lobby"),
             member: member(bob, "bob", bob_joined_at),
             reason,
+            last: true,
         };
         assert_eq!(out.received_by(ann), vec![departure.clone()]);
         assert!(out.received_by(carol).is_empty());
@@ -42,6 +43,7 @@ fn a_disconnect_tells_the_room_why_for_each_reason() {
                 "room": "lobby",
                 "member": {"id": "2", "name": "bob", "joined_at": "2026-12-01T09:00:03.000Z"},
                 "reason": on_the_wire,
+                "last": true,
             })
         );
     }
@@ -74,6 +76,7 @@ fn a_disconnect_leaves_every_room_in_room_name_order() {
             room: room("lobby"),
             member: member(bob, "bob", lobby_at),
             reason: LeaveReason::Timeout,
+            last: true,
         }]
     );
     assert_eq!(
@@ -82,6 +85,7 @@ fn a_disconnect_leaves_every_room_in_room_name_order() {
             room: room("side"),
             member: member(bob, "bob", side_at),
             reason: LeaveReason::Timeout,
+            last: true,
         }]
     );
 }

@@ -22,7 +22,7 @@ use hubbub_core::{
         decode, ChatMessage, DisplayName, ErrorCode, Event, Inbound, LeaveReason, Member, MemberId,
         PageLimit, RoomName, RoomView, Timestamp,
     },
-    Audience, Command, Counts, Effect, Effects, NotAMember, RoomState, Settings, UnknownRoom,
+    Audience, Command, Counts, Effect, Effects, NotAMember, RoomState, RoomsFull, Settings,
 };
 
 /// The time of a test hub's first operation: 2026-12-01T09:00:00.000Z.
@@ -39,6 +39,13 @@ pub fn settings() -> Settings {
         history_len: 50,
         joined_members_max: 100,
         presence_events_max: 200,
+        // Rooms go when empty, as the server did before rooms were kept; the tests of
+        // kept rooms set a TTL.
+        room_ttl_ms: 0,
+        max_rooms_total: 1_000,
+        history_max_bytes: 1 << 30,
+        idempotency_ttl_ms: 300_000,
+        idempotency_keys_max: 1_000,
     }
 }
 
@@ -129,7 +136,7 @@ impl TestHub {
         let mut settings = settings();
         configure(&mut settings);
         Self {
-            state: RoomState::new(settings),
+            state: RoomState::new(settings, "test"),
             next_millis: START_MILLIS,
             last_id: 0,
             connected: BTreeMap::new(),
@@ -198,7 +205,7 @@ impl TestHub {
     /// `id`'s connection ends for `reason`, at the next tick.
     pub fn disconnect(&mut self, id: MemberId, reason: LeaveReason) -> Outcome {
         let now = self.tick();
-        let effects = self.state.disconnect(id, reason);
+        let effects = self.state.disconnect(id, reason, now);
         self.connected.remove(&id);
         self.deliver(Origin::Nobody("a disconnect"), now, effects)
     }
@@ -208,9 +215,22 @@ impl TestHub {
         &mut self,
         room_name: &str,
         text: &str,
-    ) -> Result<(Arc<ChatMessage>, Outcome), UnknownRoom> {
+    ) -> Result<(Arc<ChatMessage>, Outcome), RoomsFull> {
+        self.publish_with_key(room_name, text, None)
+    }
+
+    /// A backend publishes `text` into `room_name` with an `Idempotency-Key`, at the
+    /// next tick.
+    pub fn publish_with_key(
+        &mut self,
+        room_name: &str,
+        text: &str,
+        key: Option<&str>,
+    ) -> Result<(Arc<ChatMessage>, Outcome), RoomsFull> {
         let now = self.tick();
-        let published = self.state.publish(&room(room_name), text.to_owned(), now);
+        let published = self
+            .state
+            .publish(&room(room_name), text.to_owned(), key, now);
         match published {
             Ok((message, effects)) => {
                 let out = self.deliver(Origin::Nobody("a publish"), now, effects);
@@ -223,6 +243,13 @@ impl TestHub {
         }
     }
 
+    /// The hub's periodic sweep of kept rooms, at the next tick.
+    pub fn expire(&mut self) {
+        let now = self.tick();
+        self.state.expire(now);
+        self.check_state();
+    }
+
     /// The hub's periodic `member_count` round, at the next tick.
     pub fn member_counts(&mut self) -> Outcome {
         let now = self.tick();
@@ -233,7 +260,7 @@ impl TestHub {
     /// A backend removes `id` from `room_name`, at the next tick.
     pub fn kick(&mut self, room_name: &str, id: MemberId) -> Result<Outcome, NotAMember> {
         let now = self.tick();
-        match self.state.kick(&room(room_name), id) {
+        match self.state.kick(&room(room_name), id, now) {
             Ok(effects) => Ok(self.deliver(Origin::Nobody("a kick"), now, effects)),
             Err(refused) => {
                 self.check_state();
@@ -394,6 +421,7 @@ impl TestHub {
         let views = self.state.all_rooms();
         let membership: BTreeMap<RoomName, BTreeSet<MemberId>> = views
             .iter()
+            .filter(|view| !view.members.is_empty())
             .map(|view| {
                 let ids = view.members.iter().map(|m| m.id).collect();
                 (view.name.clone(), ids)
@@ -403,10 +431,6 @@ impl TestHub {
             self.subscribed, membership,
             "the Subscribe/Unsubscribe effects so far add up to the rooms' members"
         );
-        assert!(
-            views.iter().all(|view| !view.members.is_empty()),
-            "no room without members is kept: {views:?}"
-        );
         assert_eq!(
             self.state.counts(),
             Counts {
@@ -414,9 +438,9 @@ impl TestHub {
                 rooms: views.len(),
             }
         );
+        let kept: BTreeSet<RoomName> = views.iter().map(|view| view.name.clone()).collect();
         // A room that is gone starts again at 1.
-        self.last_seq
-            .retain(|room, _| membership.contains_key(room));
+        self.last_seq.retain(|room, _| kept.contains(room));
     }
 }
 
@@ -563,9 +587,31 @@ pub fn echo(text: &str) -> Command {
 }
 
 pub fn join(room_name: &str) -> Command {
+    Command::Join(Join::room(room(room_name)))
+}
+
+/// `join` with `since`: where a reconnecting client left off.
+pub fn join_since(room_name: &str, seq: u64, epoch: &str) -> Command {
     Command::Join(Join {
         room: room(room_name),
+        since: Some(hubbub_core::cmd::Since {
+            seq,
+            epoch: epoch.to_owned(),
+        }),
     })
+}
+
+/// `joined`'s `epoch`, `seq` and `recovered`.
+pub fn resumed(joined: &Event) -> (String, u64, Option<bool>) {
+    match joined {
+        Event::Joined {
+            epoch,
+            seq,
+            recovered,
+            ..
+        } => (epoch.to_string(), *seq, *recovered),
+        other => panic!("not a joined: {other:?}"),
+    }
 }
 
 pub fn leave(room_name: &str) -> Command {

@@ -29,6 +29,9 @@ fn a_first_join_creates_the_room_and_lists_only_the_joiner() {
             members: vec![member(ann, "ann", out.at)],
             member_count: 1,
             history: vec![],
+            epoch: "test-1".into(),
+            seq: 0,
+            recovered: None,
         }
     );
     assert_eq!(
@@ -66,6 +69,9 @@ fn join_subscribes_replies_joined_then_tells_the_others_but_not_the_joiner() {
             members: vec![member(ann, "ann", ann_joined_at), bob_in_lobby.clone()],
             member_count: 2,
             history: vec![],
+            epoch: "test-1".into(),
+            seq: 0,
+            recovered: None,
         }]
     );
     // The others hear of the joiner as `joined` lists it.
@@ -74,6 +80,7 @@ fn join_subscribes_replies_joined_then_tells_the_others_but_not_the_joiner() {
         [Event::MemberJoined {
             room: room("lobby"),
             member: bob_in_lobby,
+            first: true,
         }]
     );
     assert!(out.received_by(carol).is_empty());
@@ -93,6 +100,8 @@ fn a_member_on_the_wire_is_its_id_name_and_join_time() {
             "members": [{"id": "1", "name": "ann", "joined_at": "2026-12-01T09:00:01.000Z"}],
             "member_count": 1,
             "history": [],
+            "epoch": "test-1",
+            "seq": 0,
         })
     );
 }
@@ -140,6 +149,9 @@ fn a_repeated_join_keeps_the_first_join_time_and_shows_the_history() {
             members: vec![member(ann, "ann", joined_at)],
             member_count: 1,
             history: said,
+            epoch: "test-1".into(),
+            seq: 1,
+            recovered: None,
         }
     );
 }

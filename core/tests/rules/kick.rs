@@ -37,7 +37,8 @@ fn a_kicked_member_gets_left_kicked_and_the_others_member_left_kicked() {
         [Event::MemberLeft {
             room: room("lobby"),
             member: member(bob, "bob", bob_joined_at),
-            reason: LeaveReason::Kicked
+            reason: LeaveReason::Kicked,
+            last: true,
         }]
     );
     assert_eq!(wire(&out.received_by(bob)[0])["reason"], "kicked");

@@ -37,6 +37,7 @@ fn leave_unsubscribes_replies_left_then_tells_the_others_with_reason_leave() {
         room: room("lobby"),
         member: member(bob, "bob", bob_joined_at),
         reason: LeaveReason::Leave,
+        last: true,
     };
     assert_eq!(out.received_by(ann), vec![departure.clone()]);
     assert!(out.received_by(carol).is_empty());
@@ -96,6 +97,10 @@ fn the_last_leave_drops_the_room_and_it_starts_again_at_seq_one() {
             members: vec![member(ann, "ann", rejoined.at)],
             member_count: 1,
             history: vec![],
+            // Another life of the room: another epoch.
+            epoch: "test-2".into(),
+            seq: 0,
+            recovered: None,
         }
     );
     assert_eq!(seqs(&hub.apply(ann, say("lobby", "fresh")).events()), [1]);

@@ -1,12 +1,10 @@
-//! `publish`: a backend posts into a room as `server`; the room must exist
-//! ([`UnknownRoom`] otherwise, and nothing is created).
+//! `publish`: a backend posts into a room as `server`; a room that does not exist is
+//! made (and kept like any empty room); an `Idempotency-Key` makes a retry publish
+//! nothing.
 
 use std::sync::Arc;
 
-use hubbub_core::{
-    protocol::{ChatMessage, Event, Sender},
-    UnknownRoom,
-};
+use hubbub_core::protocol::{ChatMessage, Event, Sender};
 use serde_json::json;
 
 use crate::helpers::*;
@@ -66,31 +64,58 @@ fn the_published_message_is_the_one_sent() {
 }
 
 #[test]
-fn publishing_into_a_room_that_does_not_exist_is_unknown_room_and_creates_nothing() {
-    let mut hub = TestHub::new();
+fn publishing_into_a_room_that_does_not_exist_makes_it_with_seq_one() {
+    let mut hub = TestHub::with(|s| s.room_ttl_ms = 60_000);
     let _ann = hub.member_of("ann", "lobby");
-    let before = hub.snapshot();
-
-    // Room names are case-sensitive.
-    for name in ["nowhere", "Lobby"] {
-        assert_eq!(
-            hub.publish(name, "anyone?").err(),
-            Some(UnknownRoom),
-            "{name}"
-        );
-        assert_eq!(hub.snapshot(), before, "{name}");
-    }
+    let (message, out) = hub.publish("news", "first").unwrap();
+    assert_eq!(message.seq, 1);
+    assert_eq!(out.trace(), ["message news -> []"]);
+    let view = hub.state().whole_room(&room("news")).expect("made");
+    assert!(view.members.is_empty());
+    assert_eq!(view.history.unwrap(), [Event::Message(message)]);
+    // Someone joining later gets it in `joined`.
+    let bob = hub.connect("bob");
+    assert_eq!(history_in(&hub.apply(bob, join("news")).reply()).len(), 1);
 }
 
 #[test]
-fn publishing_into_a_room_its_last_member_left_is_unknown_room() {
-    let mut hub = TestHub::new();
+fn publishing_into_a_room_its_last_member_left_goes_on_from_its_seq() {
+    let mut hub = TestHub::with(|s| s.room_ttl_ms = 60_000);
     let ann = hub.member_of("ann", "lobby");
     hub.apply(ann, say("lobby", "bye"));
     hub.apply(ann, leave("lobby"));
 
-    assert_eq!(hub.publish("lobby", "too late").err(), Some(UnknownRoom));
-    assert!(hub.state().all_rooms().is_empty());
+    let (message, _) = hub.publish("lobby", "still here").unwrap();
+    assert_eq!(message.seq, 2);
+}
+
+#[test]
+fn a_retry_with_the_same_idempotency_key_publishes_nothing_and_answers_the_first_seq() {
+    let mut hub = TestHub::with(|s| s.idempotency_ttl_ms = 10_000);
+    let ann = hub.member_of("ann", "lobby");
+    let (first, out) = hub
+        .publish_with_key("lobby", "deploy done", Some("k1"))
+        .unwrap();
+    assert_eq!(out.trace(), ["message lobby -> [ann]"]);
+    let (again, out) = hub
+        .publish_with_key("lobby", "deploy done", Some("k1"))
+        .unwrap();
+    assert!(out.is_empty(), "nothing published: {:?}", out.trace());
+    assert!(Arc::ptr_eq(&first, &again), "the first attempt's message");
+    // Another key, or the same key in another room, publishes.
+    let (other, _) = hub.publish_with_key("lobby", "again", Some("k2")).unwrap();
+    assert_eq!(other.seq, first.seq + 1);
+    let (elsewhere, _) = hub.publish_with_key("side", "x", Some("k1")).unwrap();
+    assert_eq!(elsewhere.seq, 1);
+    // Forgotten after IDEMPOTENCY_TTL_MS (each operation is a second on the test clock).
+    for _ in 0..10 {
+        hub.apply(ann, say("lobby", "time passes"));
+    }
+    let (late, out) = hub
+        .publish_with_key("lobby", "deploy done", Some("k1"))
+        .unwrap();
+    assert!(late.seq > other.seq);
+    assert_eq!(out.trace(), ["message lobby -> [ann]"]);
 }
 
 #[test]
