@@ -53,6 +53,18 @@ fn at_the_threshold_joins_are_announced_and_past_it_they_are_counted() {
     assert!(hub.member_counts().is_empty());
 }
 
+/// The ids `joined` lists and its `member_count`.
+fn listed(joined: &Event) -> (Vec<MemberId>, usize) {
+    match joined {
+        Event::Joined {
+            members,
+            member_count,
+            ..
+        } => (members.iter().map(|m| m.id).collect(), *member_count),
+        other => panic!("not a joined: {other:?}"),
+    }
+}
+
 #[test]
 fn joined_lists_the_first_members_with_the_joiner_and_the_whole_count() {
     let mut hub = small_thresholds();
@@ -61,36 +73,12 @@ fn joined_lists_the_first_members_with_the_joiner_and_the_whole_count() {
     let ids: Vec<MemberId> = (0..4)
         .map(|i| hub.member_of(&format!("m{i}"), "hall"))
         .collect();
-    let out = hub.apply(early, join("hall"));
-    let Event::Joined {
-        members,
-        member_count,
-        ..
-    } = out.reply()
-    else {
-        panic!("{:?}", out.trace())
-    };
-    assert_eq!(member_count, 5);
-    assert_eq!(
-        members.iter().map(|m| m.id).collect::<Vec<_>>(),
-        [early, ids[0]]
-    );
+    let joined = hub.apply(early, join("hall")).reply();
+    assert_eq!(listed(&joined), (vec![early, ids[0]], 5));
     // A late joiner with the largest id takes the last place.
     let late = hub.member_of("late", "hall");
-    let out = hub.apply(late, join("hall"));
-    let Event::Joined {
-        members,
-        member_count,
-        ..
-    } = out.reply()
-    else {
-        panic!("{:?}", out.trace())
-    };
-    assert_eq!(member_count, 6);
-    assert_eq!(
-        members.iter().map(|m| m.id).collect::<Vec<_>>(),
-        [early, late]
-    );
+    let joined = hub.apply(late, join("hall")).reply();
+    assert_eq!(listed(&joined), (vec![early, late], 6));
 }
 
 #[test]
