@@ -5,7 +5,8 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use crate::report::Summary;
 
 use crate::{
-    churn::ChurnArgs, echo::EchoArgs, fanout::FanoutArgs, idle::IdleArgs, smoke::SmokeArgs,
+    churn::ChurnArgs, echo::EchoArgs, fanout::FanoutArgs, idle::IdleArgs, joins::JoinsArgs,
+    smoke::SmokeArgs,
 };
 
 #[derive(Debug, Parser)]
@@ -26,6 +27,7 @@ impl Cli {
             Mode::Fanout(args) => &args.common,
             Mode::Idle(args) => &args.common,
             Mode::Churn(args) => &args.common,
+            Mode::Joins(args) => &args.common,
             Mode::Smoke(args) => &args.common,
         }
     }
@@ -41,6 +43,8 @@ pub enum Mode {
     Idle(IdleArgs),
     /// Connect, join, say, leave, disconnect cycles per second; presence must end empty.
     Churn(ChurnArgs),
+    /// N members join one room at once, then leave at once: server CPU per join and leave.
+    Joins(JoinsArgs),
     /// Every mode tiny with all checks on and no timing asserted (CI).
     Smoke(SmokeArgs),
 }

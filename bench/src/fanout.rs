@@ -3,7 +3,7 @@
 //! each `message` coming back) or at `--rate` messages per second.
 //!
 //! Hub protocol: members connect to `/ws?name=..&room=..` and, before any load starts,
-//! read their `joined` and every `member_joined` that follows, so the measurement sees
+//! read their `joined` and every presence event that follows, so the measurement sees
 //! only `message` frames. Raw protocol (the broadcast peer: no JSON, no rooms, every
 //! text goes to every connection, the sender's included): one room, members only count.
 //!
@@ -276,8 +276,9 @@ pub fn run_nonce() -> String {
     )
 }
 
-/// Connects every member; for the hub, waits until each has read its `joined` and the
-/// `member_joined` of everyone who came after it.
+/// Connects every member; for the hub, waits until each has read its `joined` and every
+/// presence event the joins of the others caused (`member_joined`, or in a big room
+/// `member_count`), so the measurement starts on quiet sockets.
 async fn open_members(
     target: &Target,
     path: &str,
@@ -298,15 +299,11 @@ async fn open_members(
             tasks.spawn(async move {
                 let _permit = gate.acquire_owned().await;
                 let mut ws = client::connect(&url).await?;
-                let later_joiners = match plan.protocol {
-                    Protocol::Hub => {
-                        expect_welcome(&mut ws).await?;
-                        let present = expect_joined(&mut ws, &plan.rooms[room]).await?;
-                        members.saturating_sub(present)
-                    }
-                    Protocol::Raw => 0,
-                };
-                Ok::<_, String>(((room, member), ws, later_joiners))
+                if plan.protocol == Protocol::Hub {
+                    expect_welcome(&mut ws).await?;
+                    expect_joined(&mut ws, &plan.rooms[room]).await?;
+                }
+                Ok::<_, String>(((room, member), ws))
             });
         }
     }
@@ -314,36 +311,49 @@ async fn open_members(
     while let Some(joined) = tasks.join_next().await {
         connected.push(joined.map_err(|err| format!("a connect task failed: {err}"))??);
     }
-    // Only now can everyone's later joiners have joined.
-    for (key, mut ws, later_joiners) in connected {
+    if plan.protocol == Protocol::Raw {
+        connected.sort_by_key(|(key, _)| *key);
+        return Ok(connected);
+    }
+    // Everyone has joined: a round trip now comes back behind every presence event the
+    // joins caused (the hub answers each connection in order), however many there are.
+    for (key, mut ws) in connected {
         tasks.spawn(async move {
-            for _ in 0..later_joiners {
+            client::send_text(&mut ws, SETTLE.to_owned()).await?;
+            loop {
                 let text = client::next_text(&mut ws, REPLY_TIMEOUT).await?;
-                if !hub::parse(&text)?.is("member_joined") {
+                let frame = hub::parse(&text)?;
+                if frame.reference.as_deref() == Some(SETTLE_REF) {
+                    break;
+                }
+                if !(frame.is("member_joined") || frame.is("member_count")) {
                     return Err(format!(
-                        "expected member_joined, got {}",
+                        "expected presence before the settle reply, got {}",
                         client::shorten(&text)
                     ));
                 }
             }
-            Ok((key, ws, 0))
+            Ok((key, ws))
         });
     }
     let mut settled = Vec::new();
     while let Some(joined) = tasks.join_next().await {
-        let (key, ws, _) = joined.map_err(|err| format!("a connect task failed: {err}"))??;
-        settled.push((key, ws));
+        settled.push(joined.map_err(|err| format!("a connect task failed: {err}"))??);
     }
     settled.sort_by_key(|(key, _)| *key);
     Ok(settled)
 }
 
-/// Reads up to the `joined` for `room`; returns how many members it lists (us included).
-async fn expect_joined(ws: &mut Ws, room: &str) -> Result<usize, String> {
+/// The round trip that ends the connect phase ([`open_members`]).
+const SETTLE_REF: &str = "settle";
+const SETTLE: &str = r#"{"type":"rooms","limit":1,"ref":"settle"}"#;
+
+/// Reads up to the `joined` for `room`.
+async fn expect_joined(ws: &mut Ws, room: &str) -> Result<(), String> {
     let text = client::next_text(ws, REPLY_TIMEOUT).await?;
     let frame = hub::parse(&text)?;
     if frame.is("joined") && frame.room.as_deref() == Some(room) {
-        Ok(frame.members.map_or(0, |members| members.len()))
+        Ok(())
     } else {
         Err(format!(
             "expected joined {room}, got {}",
@@ -563,7 +573,12 @@ impl Member {
                     Some(message) => message,
                     None => {
                         let frame = hub::parse(&text)?;
-                        if frame.is("member_joined") || frame.is("member_left") {
+                        // Presence goes on during a run (a big room's count, at most
+                        // once a second): not a delivery.
+                        if frame.is("member_joined")
+                            || frame.is("member_left")
+                            || frame.is("member_count")
+                        {
                             return Ok(());
                         }
                         match hub::message_of(&frame) {

@@ -33,6 +33,11 @@ pub fn is_echo_of(json: &str, text: &str) -> Result<bool, String> {
     Ok(frame.is("echo") && frame.text.as_deref() == Some(text))
 }
 
+/// Presence events as hubbub writes them (`type` first) start with these: the `joins`
+/// mode counts them by prefix, without a JSON parser, as a storm can bring millions.
+pub const MEMBER_JOINED_PREFIX: &str = r#"{"type":"member_joined","#;
+pub const MEMBER_LEFT_PREFIX: &str = r#"{"type":"member_left","#;
+
 pub fn say(room: &str, text: &str) -> String {
     format!(r#"{{"type":"say","room":"{room}","text":"{text}"}}"#)
 }
@@ -65,6 +70,13 @@ pub struct Frame<'a> {
     /// `joined` and `presence`: the members, counted, not read.
     #[serde(default)]
     pub members: Option<Vec<IgnoredAny>>,
+    /// `joined` and `presence`: everyone in the room (a server before big rooms lists
+    /// them all in `members` and has no count).
+    #[serde(default)]
+    pub member_count: Option<u64>,
+    /// `member_count`: everyone in the room.
+    #[serde(default)]
+    pub count: Option<u64>,
 }
 
 impl Frame<'_> {
@@ -164,6 +176,18 @@ mod tests {
         let reordered = r#"{"at":"2026-11-24T23:14:16.981Z","type":"echo","text":"1:2:xx"}"#;
         assert_eq!(is_echo_of(reordered, "1:2:xx"), Ok(true));
         assert!(is_echo_of("hello", "hello").is_err());
+    }
+
+    #[test]
+    fn presence_prefixes_match_the_frames() {
+        let joined = r#"{"type":"member_joined","room":"r","member":{"id":"7","name":"j7","joined_at":"2026-11-24T23:14:17.002Z"}}"#;
+        assert!(joined.starts_with(MEMBER_JOINED_PREFIX));
+        assert!(parse(joined).unwrap().is("member_joined"));
+        let left = r#"{"type":"member_left","room":"r","member":{"id":"7","name":"j7","joined_at":"2026-11-24T23:14:17.002Z"},"reason":"leave"}"#;
+        assert!(left.starts_with(MEMBER_LEFT_PREFIX));
+        assert!(!left.starts_with(MEMBER_JOINED_PREFIX));
+        let count = parse(r#"{"type":"member_count","room":"r","count":8000}"#).unwrap();
+        assert_eq!(count.count, Some(8000));
     }
 
     #[test]

@@ -220,7 +220,7 @@ impl Holder {
 
 /// Raises this process's open-file limit to what `needed` connections take, up to the
 /// hard limit; says what to do if the hard limit is too low.
-fn raise_open_files(needed: u64) -> Result<(), String> {
+pub fn raise_open_files(needed: u64) -> Result<(), String> {
     let mut limit = libc::rlimit {
         rlim_cur: 0,
         rlim_max: 0,

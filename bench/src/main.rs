@@ -6,6 +6,7 @@
 //! - [`fanout`]: R rooms x M members with P publishers per room, flat out or at a rate;
 //! - [`idle`]: N connections held open: server RSS per connection, handshakes/s;
 //! - [`churn`]: connect, join, say, leave, disconnect cycles; presence must end empty;
+//! - [`joins`]: N members join one room at once, then leave at once: CPU per join/leave;
 //! - [`smoke`]: every mode tiny, all checks on, no timing asserted (what CI runs).
 //!
 //! The plumbing they share: [`cli`] (arguments every mode takes), [`client`] (WebSocket
@@ -25,6 +26,7 @@ mod echo;
 mod fanout;
 mod hub;
 mod idle;
+mod joins;
 mod probe;
 mod report;
 mod smoke;
@@ -39,8 +41,19 @@ fn main() {
         // Respects the CPU affinity `taskset` gives us, so a pinned run uses its cores.
         std::thread::available_parallelism().map_or(1, |n| n.get())
     });
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(threads.max(1))
+    let mut builder = match &cli.mode {
+        // Every member's socket wakes at once in a storm: on the load generator's one core,
+        // one thread polls them all without handing wake-ups across threads.
+        Mode::Joins(_) if cli.common().threads.is_none() => {
+            tokio::runtime::Builder::new_current_thread()
+        }
+        _ => {
+            let mut builder = tokio::runtime::Builder::new_multi_thread();
+            builder.worker_threads(threads.max(1));
+            builder
+        }
+    };
+    let runtime = builder
         .enable_all()
         .build()
         .expect("a tokio runtime can be built (only fails on OS resource exhaustion)");
@@ -50,6 +63,7 @@ fn main() {
             Mode::Fanout(args) => vec![cli::run(args).await],
             Mode::Idle(args) => vec![cli::run(args).await],
             Mode::Churn(args) => vec![cli::run(args).await],
+            Mode::Joins(args) => vec![cli::run(args).await],
             Mode::Smoke(args) => smoke::run(args).await,
         };
         summaries.iter().map(|summary| summary.errors).sum::<u64>()

@@ -1,6 +1,6 @@
 //! The server's side of a measurement, read from `/proc/<pid>` (so the server must run
 //! on the same machine): CPU time (`stat`: utime + stime, in clock ticks) of the process
-//! and of its main thread, and resident memory (`status`: VmRSS).
+//! and of its main thread, and resident memory (`status`: VmRSS now, VmHWM its peak).
 //!
 //! The main thread matters because actix runs the actors started in `main` there: hubbub's
 //! hub and the broadcast peer's server actor. Its share of the CPU shows how close a
@@ -88,14 +88,25 @@ impl ServerProbe {
 
     /// Resident set size in KiB.
     pub fn rss_kib(&self) -> Result<u64, String> {
+        self.status_kib("VmRSS")
+    }
+
+    /// The highest resident set size since the process started ("high water mark"), in
+    /// KiB: a peak between two samples is not missed.
+    pub fn peak_rss_kib(&self) -> Result<u64, String> {
+        self.status_kib("VmHWM")
+    }
+
+    /// A `Name:   1234 kB` line of `/proc/<pid>/status`.
+    fn status_kib(&self, name: &str) -> Result<u64, String> {
         let path = format!("/proc/{}/status", self.pid);
         let status = std::fs::read_to_string(&path).map_err(|err| format!("{path}: {err}"))?;
         status
             .lines()
-            .find_map(|line| line.strip_prefix("VmRSS:"))
+            .find_map(|line| line.strip_prefix(name)?.strip_prefix(':'))
             .and_then(|value| value.split_whitespace().next())
             .and_then(|kib| kib.parse().ok())
-            .ok_or_else(|| format!("{path}: no VmRSS line"))
+            .ok_or_else(|| format!("{path}: no {name} line"))
     }
 }
 
@@ -123,7 +134,10 @@ mod tests {
     #[test]
     fn reads_its_own_process() {
         let probe = ServerProbe::new(std::process::id()).unwrap();
-        assert!(probe.rss_kib().unwrap() > 0);
+        let rss = probe.rss_kib().unwrap();
+        assert!(rss > 0);
+        // Read after: the peak so far includes that moment.
+        assert!(probe.peak_rss_kib().unwrap() >= rss);
         let first = probe.cpu().unwrap();
         let second = probe.cpu().unwrap();
         assert!(probe.usage(first, second).cpu_seconds >= 0.0);

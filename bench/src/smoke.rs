@@ -44,10 +44,12 @@ pub enum Step {
     ChurnHub,
     /// `churn` on `/echo`.
     ChurnRaw,
+    /// `joins`: 250 members into one room and out again (past PRESENCE_EVENTS_MAX).
+    JoinsHub,
 }
 
 /// What a hubbub server is smoke-tested with when `--only` is not given.
-const HUBBUB_STEPS: [Step; 7] = [
+const HUBBUB_STEPS: [Step; 8] = [
     Step::EchoRaw,
     Step::EchoHub,
     Step::FanoutHub,
@@ -55,6 +57,7 @@ const HUBBUB_STEPS: [Step; 7] = [
     Step::IdleHub,
     Step::IdleRaw,
     Step::ChurnHub,
+    Step::JoinsHub,
 ];
 
 impl Step {
@@ -86,6 +89,7 @@ impl Step {
             Step::IdleRaw => &["idle", "--protocol", "raw"],
             Step::ChurnHub => &["churn", "--protocol", "hub"],
             Step::ChurnRaw => &["churn", "--protocol", "raw"],
+            Step::JoinsHub => &["joins", "--members", "250"],
         }
     }
 
@@ -132,6 +136,7 @@ pub async fn run(args: SmokeArgs) -> Vec<Summary> {
             Mode::Fanout(args) => cli::run(args).await,
             Mode::Idle(args) => cli::run(args).await,
             Mode::Churn(args) => cli::run(args).await,
+            Mode::Joins(args) => cli::run(args).await,
             Mode::Smoke(_) => unreachable!("no smoke step runs smoke"),
         };
         summaries.push(summary);
