@@ -249,7 +249,17 @@ async fn presence_empties(target: &Target, errors: &ErrorLog) -> Option<u64> {
             ));
             return None;
         };
-        if rooms.is_empty() {
+        // Rooms are kept after their last member left: empty is nobody in any of them.
+        let occupied = rooms
+            .iter()
+            .filter(|room| {
+                room.get("member_count")
+                    .and_then(|n| n.as_u64())
+                    .unwrap_or(1)
+                    > 0
+            })
+            .count();
+        if occupied == 0 {
             return Some(0);
         }
         if Instant::now() >= deadline {
@@ -257,7 +267,7 @@ async fn presence_empties(target: &Target, errors: &ErrorLog) -> Option<u64> {
                 "presence did not empty: GET /api/rooms still lists {}",
                 client::shorten(&listing)
             ));
-            return Some(rooms.len() as u64);
+            return Some(occupied as u64);
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
