@@ -19,6 +19,7 @@ mod fanout;
 mod heartbeat;
 mod http_api;
 mod limits;
+mod metrics;
 mod properties;
 mod rooms;
 mod shutdown;
