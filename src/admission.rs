@@ -11,7 +11,7 @@ use std::{
     },
 };
 
-use crate::config::Config;
+use crate::{config::Config, metrics::OpenConnection};
 
 #[derive(Debug)]
 pub struct Admission {
@@ -41,6 +41,8 @@ pub enum Refusal {
 pub struct Ticket {
     admission: Arc<Admission>,
     ip: Option<IpAddr>,
+    /// Its place in `hubbub_connections_open`, given up with the slot.
+    counted: Option<OpenConnection>,
 }
 
 impl Admission {
@@ -89,6 +91,7 @@ impl Admission {
         Ok(Ticket {
             admission: self.clone(),
             ip,
+            counted: None,
         })
     }
 
@@ -102,6 +105,14 @@ impl Admission {
         self.per_ip
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+impl Ticket {
+    /// The ticket, counted as an open connection (by endpoint) for as long as it lives.
+    pub fn counted(mut self, open: OpenConnection) -> Self {
+        self.counted = Some(open);
+        self
     }
 }
 

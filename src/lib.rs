@@ -18,11 +18,12 @@
 //!   connection's bounded inbox.
 //! - [`supervisor`]: connection health: slow and jammed connections are ended there.
 //! - [`transport`]: the only code that touches `actix-web-actors`.
-//! - [`routes`]: HTTP handlers: upgrades, the JSON API, health, the page.
+//! - [`routes`]: HTTP handlers: upgrades, the JSON API, health, metrics, the page.
 //! - [`admission`]: connection caps and the Origin allow-list, checked before upgrades.
 //! - [`rate_limit`]: the per-connection token bucket on `/ws`.
 //! - [`shutdown`]: the close-1001-then-exit signal shared by every connection.
-//! - [`stats`]: the server's counters.
+//! - [`metrics`]: the server's counters and gauges (atomics) and their Prometheus text
+//!   for `GET /metrics`; [`stats`]: the few of them `GET /api/stats` shows.
 
 // Unsafe code is allowed item by item, each with its SAFETY reasoning.
 #![deny(unsafe_code)]
@@ -44,6 +45,7 @@ pub mod transport;
 mod admission;
 mod courier;
 mod echo;
+mod metrics;
 mod rate_limit;
 mod routes;
 mod session;

@@ -5,6 +5,9 @@
 //! and deregisters in `stopping`, exactly once, and it records *why* it stopped so the
 //! hub can tell the rooms (`disconnect`, `timeout`, `slow`). Everything it sends the hub
 //! goes through its worker thread's [`Worker`].
+//!
+//! It counts what it receives by type, the errors it sends itself and the messages it
+//! drops for their rate, in the server's [`crate::metrics`]: one atomic add each.
 
 use std::{
     rc::Rc,
@@ -135,6 +138,17 @@ impl Session {
         ctx.text(event.to_reply(reference));
     }
 
+    /// Sends an `error` straight to this client, counted by its code.
+    fn reply_error(
+        &self,
+        ctx: &mut WsContext<Self>,
+        reference: Option<&Ref>,
+        error: ProtocolError,
+    ) {
+        self.worker.counters().error_sent(error.code);
+        self.reply(ctx, reference, &error.into());
+    }
+
     /// Answers a command here if it needs no room state, else hands it to the hub.
     fn dispatch(&mut self, command: Command, reference: Option<Ref>, ctx: &mut WsContext<Self>) {
         match command.answer_here(Timestamp::now()) {
@@ -155,6 +169,7 @@ impl Session {
         match limiter.check(Instant::now()) {
             Verdict::Allow => true,
             Verdict::Refuse => {
+                self.worker.counters().rate_limited();
                 let error = ProtocolError::new(
                     protocol::ErrorCode::RateLimited,
                     format!(
@@ -162,7 +177,7 @@ impl Session {
                         self.settings.rate_limit_per_s
                     ),
                 );
-                self.reply(ctx, reference, &error.into());
+                self.reply_error(ctx, reference, error);
                 false
             }
             Verdict::Disconnect => {
@@ -179,6 +194,7 @@ impl Session {
 
     fn on_text(&mut self, text: &str, ctx: &mut WsContext<Self>) {
         let inbound = protocol::decode(text);
+        self.worker.counters().message_received(&inbound);
         let reference = match &inbound {
             Inbound::Command { reference, .. } | Inbound::Rejected { reference, .. } => {
                 reference.as_ref()
@@ -199,7 +215,7 @@ impl Session {
             ),
             Inbound::Rejected { reference, error } => {
                 log::debug!("member {}: rejected frame: {:?}", self.id, error);
-                self.reply(ctx, reference.as_ref(), &error.into())
+                self.reply_error(ctx, reference.as_ref(), error)
             }
             Inbound::Command { reference, command } => self.dispatch(command, reference, ctx),
         }
@@ -249,7 +265,7 @@ impl Actor for Session {
         };
         self.reply(ctx, None, &welcome);
         for error in start.query_errors {
-            self.reply(ctx, None, &error.into());
+            self.reply_error(ctx, None, error);
         }
         if let Some(room) = start.room {
             self.dispatch(Command::Join(Join::room(room)), None, ctx);
@@ -274,6 +290,7 @@ impl StreamHandler<WsFrame> for Session {
         match self.connection.on_frame(frame, ctx) {
             Some(DataMessage::Text(text)) => self.on_text(&text, ctx),
             Some(DataMessage::Binary(_)) => {
+                self.worker.counters().binary_received();
                 if !self.within_rate(None, ctx) {
                     return;
                 }
@@ -281,7 +298,7 @@ impl StreamHandler<WsFrame> for Session {
                     protocol::ErrorCode::BadJson,
                     "binary frames are not part of the /ws protocol: send JSON as text",
                 );
-                self.reply(ctx, None, &error.into());
+                self.reply_error(ctx, None, error);
             }
             None => {}
         }

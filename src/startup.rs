@@ -13,11 +13,11 @@ use crate::{
         backend::{InMemory, RoomBackend},
         Hub, MemberIds,
     },
+    metrics::Metrics,
     protocol::{Limits, MAX_NAME_CHARS, MAX_REF_CHARS, MAX_ROOM_CHARS},
     routes::{self, AppState},
     session::ConnectionSettings,
     shutdown::Shutdown,
-    stats::Counters,
     supervisor::{Supervisor, SupervisorSettings},
     transport,
     worker::Worker,
@@ -60,15 +60,20 @@ impl Application {
         backend: Box<dyn RoomBackend>,
     ) -> io::Result<Self> {
         let port = listener.local_addr()?.port();
-        let counters = Arc::new(Counters::default());
-        let hub = Hub::new(backend, counters.clone(), config.member_count_interval).start();
+        let metrics = Arc::new(Metrics::default());
+        let hub = Hub::new(
+            backend,
+            metrics.thread_counters(),
+            config.member_count_interval,
+        )
+        .start();
         let supervisor = Supervisor::new(
             SupervisorSettings {
                 sweep_interval: config.heartbeat_interval,
                 jammed_after: config.client_timeout + config.heartbeat_interval,
             },
             hub.clone().recipient(),
-            counters,
+            metrics.thread_counters(),
         )
         .start();
         let shutdown = Shutdown::default();
@@ -80,12 +85,18 @@ impl Application {
             ids: MemberIds::default(),
             settings: Arc::new(connection_settings(&config)),
             shutdown: shutdown.clone(),
+            metrics: metrics.clone(),
         };
         let static_dir = config.static_dir.clone();
         // Runs once per worker thread, on that thread: each gets its own plumbing, bound
         // to this server's hub, supervisor and shutdown.
         let mut server = HttpServer::new(move || {
-            let worker = Worker::new(hub.clone(), supervisor.clone(), shutdown.clone());
+            let worker = Worker::new(
+                hub.clone(),
+                supervisor.clone(),
+                shutdown.clone(),
+                metrics.thread_counters(),
+            );
             App::new()
                 .wrap(middleware::NormalizePath::trim())
                 .configure(|cfg| routes::configure(cfg, state.clone(), worker, &static_dir))

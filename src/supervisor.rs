@@ -27,8 +27,8 @@ use rustc_hash::FxHashMap;
 use crate::{
     courier::Overflowed,
     hub::messages::Disconnect,
+    metrics::Counters,
     protocol::{LeaveReason, MemberId},
-    stats::Counters,
     transport::{CloseCode, SocketCloser},
 };
 
@@ -139,7 +139,8 @@ pub struct SupervisorSettings {
 pub struct Supervisor {
     settings: SupervisorSettings,
     hub: Recipient<Disconnect>,
-    counters: Arc<Counters>,
+    /// The supervisor's own share of the server's metrics.
+    metrics: Arc<Counters>,
     /// `/ws` connections, by member id (an overflow report names the member).
     members: FxHashMap<MemberId, (Arc<ConnectionLink>, Recipient<Evict>)>,
     /// `/echo` connections.
@@ -152,12 +153,12 @@ impl Supervisor {
     pub fn new(
         settings: SupervisorSettings,
         hub: Recipient<Disconnect>,
-        counters: Arc<Counters>,
+        metrics: Arc<Counters>,
     ) -> Self {
         Self {
             settings,
             hub,
-            counters,
+            metrics,
             members: FxHashMap::default(),
             others: Vec::new(),
             evicted: Vec::new(),
@@ -249,7 +250,7 @@ impl Handler<Overflowed> for Supervisor {
             code: CloseCode::TryAgainLater,
             reason: "too slow to read its frames",
         });
-        self.counters.member_dropped_slow();
+        self.metrics.slow_eviction();
         self.evicted
             .push((Instant::now() + self.settings.sweep_interval, link));
         self.hub.do_send(Disconnect {

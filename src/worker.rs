@@ -1,10 +1,11 @@
 //! One worker thread's plumbing: its way to the hub ([`ToHub`]), its connections'
-//! inboxes and their [`Courier`], and its shutdown list. Built once per worker in the
+//! inboxes and their [`Courier`], its shutdown list, and its share of the server's
+//! metrics ([`Counters`]). Built once per worker in the
 //! `HttpServer` factory ([`crate::startup`]) and handed to the handlers as app data, so
 //! it is bound to this server's hub, supervisor and shutdown: two servers in one process
 //! never share any of it.
 
-use std::{cell::OnceCell, rc::Rc};
+use std::{cell::OnceCell, rc::Rc, sync::Arc};
 
 use actix::prelude::*;
 
@@ -14,6 +15,7 @@ use crate::{
         mailbag::{ForHub, ToHub},
         Hub,
     },
+    metrics::Counters,
     protocol::MemberId,
     shutdown::{GoingAway, Listeners, Shutdown, Subscription},
     supervisor::{Supervisor, Watch},
@@ -26,17 +28,31 @@ pub struct Worker {
     courier: OnceCell<CourierHandle>,
     supervisor: Addr<Supervisor>,
     listeners: Rc<Listeners>,
+    /// What this thread's connections and upgrades count: this thread's own, summed
+    /// with the others' at each scrape.
+    counters: Arc<Counters>,
 }
 
 impl Worker {
-    pub fn new(hub: Addr<Hub>, supervisor: Addr<Supervisor>, shutdown: Shutdown) -> Rc<Self> {
+    pub fn new(
+        hub: Addr<Hub>,
+        supervisor: Addr<Supervisor>,
+        shutdown: Shutdown,
+        counters: Arc<Counters>,
+    ) -> Rc<Self> {
         Rc::new(Self {
             to_hub: ToHub::new(hub),
             inboxes: Rc::default(),
             courier: OnceCell::new(),
             supervisor,
             listeners: Listeners::new(shutdown),
+            counters,
         })
+    }
+
+    /// This thread's counters, for its connections and upgrades to count in.
+    pub fn counters(&self) -> &Arc<Counters> {
+        &self.counters
     }
 
     /// Sends `message` to the hub, batched with this thread's other messages.

@@ -13,11 +13,17 @@
 //! `Disconnect`), so each connection's messages keep their order. Each worker thread
 //! has one [`ToHub`], held by its [`crate::worker::Worker`] and bound to that server's
 //! hub.
+//!
+//! Each bag carries when its first message went in, and the hub records how long the
+//! bag took to reach it (`hubbub_hub_mailbox_delay_seconds`): the time a connection's
+//! command waits before the hub starts on it, scheduling, the worker's round and the
+//! hub's queue together. One clock read per bag on each side, none per message.
 
 use std::{
     cell::{Cell, RefCell},
     rc::Rc,
     task::{Poll, Waker},
+    time::Instant,
 };
 
 use actix::prelude::*;
@@ -42,15 +48,20 @@ where
 /// One worker thread's messages for the hub, in the order they were sent.
 #[derive(Message)]
 #[rtype(result = "()")]
-pub struct Mailbag(Vec<Box<dyn ForHub>>);
+pub struct Mailbag {
+    messages: Vec<Box<dyn ForHub>>,
+    /// When the first of `messages` went into the empty bag.
+    filled_at: Instant,
+}
 
 impl Handler<Mailbag> for Hub {
     type Result = ();
 
     fn handle(&mut self, bag: Mailbag, ctx: &mut Self::Context) {
+        self.metrics.mailbox_delay(bag.filled_at.elapsed());
         // Posts to the couriers go out together at the end, one per worker.
         self.hold_posts();
-        for message in bag.0 {
+        for message in bag.messages {
             message.deliver(self, ctx);
         }
         self.release_posts();
@@ -62,6 +73,8 @@ impl Handler<Mailbag> for Hub {
 pub struct ToHub {
     hub: Addr<Hub>,
     bag: RefCell<Vec<Box<dyn ForHub>>>,
+    /// When the first message now in `bag` went in (stale while the bag is empty).
+    filled_at: Cell<Instant>,
     /// The carrier task, when it waits for an empty bag to fill.
     carrier: Cell<Option<Waker>>,
     carrier_started: Cell<bool>,
@@ -72,6 +85,7 @@ impl ToHub {
         Rc::new(Self {
             hub,
             bag: RefCell::default(),
+            filled_at: Cell::new(Instant::now()),
             carrier: Cell::new(None),
             carrier_started: Cell::new(false),
         })
@@ -91,6 +105,7 @@ impl ToHub {
             bag.len() == 1
         };
         if first {
+            self.filled_at.set(Instant::now());
             // Scheduled behind the tasks already woken: it runs once they have had their turn.
             if let Some(carrier) = self.carrier.take() {
                 carrier.wake();
@@ -118,7 +133,10 @@ async fn carry(to_hub: std::rc::Weak<ToHub>) {
         let Some(to_hub) = ready else {
             return;
         };
-        let bag = to_hub.bag.take();
-        to_hub.hub.do_send(Mailbag(bag));
+        let messages = to_hub.bag.take();
+        to_hub.hub.do_send(Mailbag {
+            messages,
+            filled_at: to_hub.filled_at.get(),
+        });
     }
 }

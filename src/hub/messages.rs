@@ -2,7 +2,8 @@
 //! (`mailbag.rs`). Each is a small struct with named fields and exactly one handler: a
 //! connection's lifecycle ([`Connect`], [`Disconnect`]), its commands ([`FromMember`],
 //! one message for every command: the command itself says what it is), and the HTTP
-//! API's queries, [`Publish`] and [`Kick`].
+//! API's queries (the room state's sizes for `/api/stats` and `/metrics` among them),
+//! [`Publish`] and [`Kick`].
 
 use std::sync::Arc;
 
@@ -14,9 +15,8 @@ use crate::{
         ChatMessage, DisplayName, LeaveReason, MemberId, PageLimit, Ref, RoomName, RoomView,
         RoomsView,
     },
-    stats::StatsView,
 };
-use hubbub_core::{Command, NotAMember, RoomsFull};
+use hubbub_core::{Command, Counts, NotAMember, RoomsFull};
 
 /// A connection on `/ws` has started; from now on it receives frames through `courier`.
 #[derive(Message)]
@@ -87,7 +87,8 @@ pub struct Kick {
     pub member: MemberId,
 }
 
-/// HTTP: the server's counters.
+/// HTTP: how many members and rooms the room state holds (for `/api/stats` and
+/// `/metrics`, which add the server's counters).
 #[derive(Message)]
-#[rtype(result = "Result<StatsView, Unanswered>")]
-pub struct DescribeStats;
+#[rtype(result = "Result<Counts, Unanswered>")]
+pub struct DescribeCounts;

@@ -34,8 +34,8 @@ use tokio::sync::oneshot;
 
 use crate::{
     courier::{Addressees, CourierHandle, Post},
+    metrics::Counters,
     protocol::{ref_spliced, Event, MemberId, Ref, RoomName},
-    stats::Counters,
 };
 use backend::RoomBackend;
 use messages::*;
@@ -69,7 +69,8 @@ pub struct Hub {
     /// end in one message per courier.
     held_posts: Option<Vec<(CourierHandle, Vec<Post>)>>,
     sequencer: Sequencer<Self>,
-    counters: Arc<Counters>,
+    /// The hub's own share of the server's metrics.
+    metrics: Arc<Counters>,
     /// How often big rooms are told their member count (`MEMBER_COUNT_INTERVAL_MS`).
     member_count_interval: Duration,
 }
@@ -77,7 +78,7 @@ pub struct Hub {
 impl Hub {
     pub fn new(
         backend: Box<dyn RoomBackend>,
-        counters: Arc<Counters>,
+        metrics: Arc<Counters>,
         member_count_interval: Duration,
     ) -> Self {
         Self {
@@ -87,7 +88,7 @@ impl Hub {
             subscribers: BTreeMap::new(),
             held_posts: None,
             sequencer: Sequencer::default(),
-            counters,
+            metrics,
         }
     }
 
@@ -126,15 +127,18 @@ impl Hub {
         requester: Option<MemberId>,
         reference: Option<&Ref>,
     ) {
+        if let Event::Error { code, .. } = event {
+            self.metrics.error_sent(*code);
+        }
         if let (Audience::Requester, None) = to.as_pair() {
             // A reply alone: serialized with its `ref` in one buffer.
             if let Some(id) = requester {
-                self.counters.frame_serialized();
+                self.metrics.frame_serialized();
                 self.send_to(id, event.to_reply(reference).into());
             }
             return;
         }
-        self.counters.frame_serialized();
+        self.metrics.frame_serialized();
         let frame: ByteString = event.to_json().into();
         if reference.is_none() {
             if let Some(room) = self.room_including_requester(to, requester) {
@@ -186,7 +190,7 @@ impl Hub {
     fn send_to(&mut self, id: MemberId, frame: ByteString) {
         if let Some(courier) = self.connections.get(&id) {
             let courier = courier.clone();
-            self.counters.frames_delivered(1);
+            self.metrics.frames_delivered(1, frame.len());
             self.post(&courier, frame, Addressees::One(id));
         }
     }
@@ -201,15 +205,15 @@ impl Hub {
         for (courier, ids) in subscribers.by_route() {
             // Ids are sorted: is `except` among this worker's members?
             let skipped = except.is_some_and(|e| ids.binary_search(&e).is_ok());
-            self.counters
-                .frames_delivered(ids.len() - usize::from(skipped));
+            self.metrics
+                .frames_delivered(ids.len() - usize::from(skipped), frame.len());
             let to = Addressees::Room {
                 ids: ids.clone(),
                 except,
             };
             post(
                 &mut self.held_posts,
-                &self.counters,
+                &self.metrics,
                 courier,
                 frame.clone(),
                 to,
@@ -218,7 +222,7 @@ impl Hub {
     }
 
     fn post(&mut self, courier: &CourierHandle, frame: ByteString, to: Addressees) {
-        post(&mut self.held_posts, &self.counters, courier, frame, to);
+        post(&mut self.held_posts, &self.metrics, courier, frame, to);
     }
 
     fn hold_posts(&mut self) {
@@ -251,12 +255,12 @@ impl Hub {
 /// Hands a frame to a courier, or, while a mailbag is handled, holds it for the end.
 fn post(
     held_posts: &mut Option<Vec<(CourierHandle, Vec<Post>)>>,
-    counters: &Counters,
+    metrics: &Counters,
     courier: &CourierHandle,
     frame: ByteString,
     to: Addressees,
 ) {
-    counters.post();
+    metrics.post();
     let Some(held) = held_posts else {
         return courier.post(frame, to);
     };
@@ -326,10 +330,15 @@ impl Handler<Disconnect> for Hub {
 
     fn handle(&mut self, msg: Disconnect, ctx: &mut Self::Context) {
         let id = msg.id;
-        let answer = self.backend.disconnect(id, msg.reason);
+        let reason = msg.reason;
+        let answer = self.backend.disconnect(id, reason);
         then(self, ctx, answer, move |hub, _, effects| {
             hub.deliver(Some(id), None, effects);
-            hub.connections.remove(&id);
+            // A connection may be reported ended twice (by itself and by the
+            // supervisor); completions run in order, so only the first finds it here.
+            if hub.connections.remove(&id).is_some() {
+                hub.metrics.disconnected(reason);
+            }
         });
     }
 }
@@ -352,14 +361,12 @@ impl Handler<DescribeRoom> for Hub {
     }
 }
 
-impl Handler<DescribeStats> for Hub {
-    type Result = ResponseFuture<Result<crate::stats::StatsView, Unanswered>>;
+impl Handler<DescribeCounts> for Hub {
+    type Result = ResponseFuture<Result<hubbub_core::Counts, Unanswered>>;
 
-    fn handle(&mut self, _: DescribeStats, ctx: &mut Self::Context) -> Self::Result {
+    fn handle(&mut self, _: DescribeCounts, ctx: &mut Self::Context) -> Self::Result {
         let answer = self.backend.counts();
-        self.ask(ctx, answer, |hub, counts| {
-            hub.counters.view(counts.members, counts.rooms)
-        })
+        self.ask(ctx, answer, |_, counts| counts)
     }
 }
 

@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{error::ApiError, AppState};
 use crate::{
-    hub::messages::{DescribeRoom, DescribeRooms, DescribeStats, Kick, Publish, Unanswered},
+    hub::messages::{DescribeCounts, DescribeRoom, DescribeRooms, Kick, Publish, Unanswered},
     protocol::{MemberId, PageLimit, RoomName, Timestamp},
 };
 
@@ -29,13 +29,13 @@ pub fn json_config(max_message_bytes: usize) -> web::JsonConfig {
 }
 
 pub async fn stats(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
-    let stats = state
+    let counts = state
         .hub
-        .send(DescribeStats)
+        .send(DescribeCounts)
         .await
         .map_err(hub_unavailable)?
         .map_err(unanswered)?;
-    Ok(HttpResponse::Ok().json(stats))
+    Ok(HttpResponse::Ok().json(state.metrics.stats(counts)))
 }
 
 /// `?after=&limit=` on the listings: a page after `after` (the previous page's

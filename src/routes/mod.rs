@@ -1,9 +1,11 @@
 //! The HTTP surface: WebSocket upgrades (`ws.rs`), the JSON API for backends (`api.rs`),
-//! the health check, the page, and one JSON error type for all of them (`error.rs`).
+//! the health check, the Prometheus metrics (`metrics.rs`), the page, and one JSON error
+//! type for all of them (`error.rs`).
 
 pub mod api;
 pub mod error;
 pub mod health;
+pub mod metrics;
 pub mod ws;
 
 use std::{rc::Rc, sync::Arc};
@@ -14,6 +16,7 @@ use actix_web::web;
 use crate::{
     admission::Admission,
     hub::{Hub, MemberIds},
+    metrics::Metrics,
     session::ConnectionSettings,
     shutdown::Shutdown,
     worker::Worker,
@@ -27,6 +30,8 @@ pub struct AppState {
     pub ids: MemberIds,
     pub settings: Arc<ConnectionSettings>,
     pub shutdown: Shutdown,
+    /// Every thread's counters, added up by `/metrics` and `/api/stats`.
+    pub metrics: Arc<Metrics>,
 }
 
 /// Registers every route; the page is served last so it never shadows an API path.
@@ -45,6 +50,7 @@ pub fn configure(
         .route("/ws", web::get().to(ws::hub_socket))
         .route("/echo", web::get().to(ws::echo_socket))
         .route("/healthz", web::get().to(health::healthz))
+        .route("/metrics", web::get().to(metrics::metrics))
         .service(
             web::scope("/api")
                 .route("/stats", web::get().to(api::stats))

@@ -1,4 +1,6 @@
 //! The two WebSocket upgrades: `/ws` (the hub protocol) and `/echo` (plain RFC 6455 echo).
+//! Every refusal is counted by cause, and every admitted connection by endpoint while it
+//! is open ([`crate::metrics`]).
 
 use actix_web::{
     http::{header, StatusCode},
@@ -12,6 +14,7 @@ use super::{error::ApiError, AppState};
 use crate::{
     admission::{Refusal, Ticket},
     echo::EchoSession,
+    metrics::{Counters, Endpoint, UpgradeRefusal},
     protocol::{DisplayName, ProtocolError, RoomName},
     session::{Session, SessionSetup},
     transport::{self, HandshakeRefusal, SocketCloser},
@@ -38,9 +41,8 @@ pub async fn hub_socket(
     query: web::Query<ConnectQuery>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    refuse_during_shutdown(&state)?;
-    transport::check_handshake(&req).map_err(refuse_handshake)?;
-    let ticket = admit(&req, &state)?;
+    let worker = worker_of(&req);
+    let ticket = admit_upgrade(&req, &state, &worker, Endpoint::Ws)?;
     let query = query.into_inner();
     let id = state.ids.next();
     let mut query_errors = Vec::new();
@@ -70,9 +72,11 @@ pub async fn hub_socket(
         socket: SocketCloser::for_request(&req),
         ticket,
     };
-    let session = Session::new(setup, worker_of(&req), state.settings.clone());
+    let counters = worker.counters().clone();
+    let session = Session::new(setup, worker, state.settings.clone());
     let max_message_bytes = state.settings.limits.max_message_bytes;
-    transport::upgrade(session, &req, payload, max_message_bytes).map_err(handshake_failed)
+    transport::upgrade(session, &req, payload, max_message_bytes)
+        .map_err(|err| handshake_failed(&counters, err))
 }
 
 pub async fn echo_socket(
@@ -80,21 +84,47 @@ pub async fn echo_socket(
     payload: web::Payload,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    refuse_during_shutdown(&state)?;
-    transport::check_handshake(&req).map_err(refuse_handshake)?;
-    let ticket = admit(&req, &state)?;
+    let worker = worker_of(&req);
+    let ticket = admit_upgrade(&req, &state, &worker, Endpoint::Echo)?;
+    let counters = worker.counters().clone();
     let session = EchoSession::new(
         state.settings.clone(),
-        worker_of(&req),
+        worker,
         ticket,
         SocketCloser::for_request(&req),
     );
     let max_message_bytes = state.settings.limits.max_message_bytes;
-    transport::upgrade(session, &req, payload, max_message_bytes).map_err(handshake_failed)
+    transport::upgrade(session, &req, payload, max_message_bytes)
+        .map_err(|err| handshake_failed(&counters, err))
+}
+
+/// What every upgrade checks first, in order: the server is not shutting down, the
+/// request is a WebSocket handshake, and there is a slot for it. The slot's ticket
+/// counts the connection as open on `endpoint`; a refusal is counted by its cause (both
+/// in this worker thread's counters).
+fn admit_upgrade(
+    req: &HttpRequest,
+    state: &AppState,
+    worker: &Worker,
+    endpoint: Endpoint,
+) -> Result<Ticket, ApiError> {
+    let admitted = refuse_during_shutdown(state)
+        .and_then(|()| {
+            transport::check_handshake(req)
+                .map_err(|refusal| (UpgradeRefusal::BadHandshake, refuse_handshake(refusal)))
+        })
+        .and_then(|()| admit(req, state));
+    match admitted {
+        Ok(ticket) => Ok(ticket.counted(worker.counters().connection_opened(endpoint))),
+        Err((cause, error)) => {
+            worker.counters().upgrade_refused(cause);
+            Err(error)
+        }
+    }
 }
 
 /// A slot for this connection, or the HTTP answer that refuses it.
-fn admit(req: &HttpRequest, state: &AppState) -> Result<Ticket, ApiError> {
+fn admit(req: &HttpRequest, state: &AppState) -> Result<Ticket, (UpgradeRefusal, ApiError)> {
     let ip = req.peer_addr().map(|address| address.ip());
     let origin = req
         .headers()
@@ -103,31 +133,43 @@ fn admit(req: &HttpRequest, state: &AppState) -> Result<Ticket, ApiError> {
     state.admission.admit(ip, origin).map_err(|refusal| {
         log::warn!("refused a WebSocket from {ip:?}: {refusal:?}");
         match refusal {
-            Refusal::ServerFull { max } => ApiError::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "server_full",
-                format!("the server holds its maximum of {max} connections; try again later"),
+            Refusal::ServerFull { max } => (
+                UpgradeRefusal::ServerFull,
+                ApiError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "server_full",
+                    format!("the server holds its maximum of {max} connections; try again later"),
+                ),
             ),
-            Refusal::TooManyFromAddress { max } => ApiError::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "too_many_connections",
-                format!("at most {max} connections per address"),
+            Refusal::TooManyFromAddress { max } => (
+                UpgradeRefusal::TooManyConnections,
+                ApiError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "too_many_connections",
+                    format!("at most {max} connections per address"),
+                ),
             ),
-            Refusal::OriginNotAllowed { origin } => ApiError::new(
-                StatusCode::FORBIDDEN,
-                "origin_not_allowed",
-                format!("WebSockets from origin {origin} are not allowed here"),
+            Refusal::OriginNotAllowed { origin } => (
+                UpgradeRefusal::OriginNotAllowed,
+                ApiError::new(
+                    StatusCode::FORBIDDEN,
+                    "origin_not_allowed",
+                    format!("WebSockets from origin {origin} are not allowed here"),
+                ),
             ),
         }
     })
 }
 
-fn refuse_during_shutdown(state: &AppState) -> Result<(), ApiError> {
+fn refuse_during_shutdown(state: &AppState) -> Result<(), (UpgradeRefusal, ApiError)> {
     if state.shutdown.is_triggered() {
-        return Err(ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "shutting_down",
-            "the server is shutting down",
+        return Err((
+            UpgradeRefusal::ShuttingDown,
+            ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "shutting_down",
+                "the server is shutting down",
+            ),
         ));
     }
     Ok(())
@@ -153,8 +195,10 @@ fn refuse_handshake(refusal: HandshakeRefusal) -> ApiError {
     }
 }
 
-/// A request to a WebSocket path that is not a valid upgrade.
-fn handshake_failed(err: actix_web::Error) -> ApiError {
+/// A request to a WebSocket path that is not a valid upgrade (counted as
+/// `bad_handshake`).
+fn handshake_failed(counters: &Counters, err: actix_web::Error) -> ApiError {
+    counters.upgrade_refused(UpgradeRefusal::BadHandshake);
     // The handshake error knows its status (400, 405, 426) only through its response.
     let status = err.error_response().status();
     ApiError::new(

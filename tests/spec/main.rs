@@ -20,6 +20,7 @@ mod heartbeat;
 mod http_api;
 mod kept_rooms;
 mod limits;
+mod metrics;
 mod properties;
 mod rooms;
 mod shutdown;

@@ -81,6 +81,19 @@ macro_rules! commands {
                 }
             }
 
+            /// This command's place in [`Command::NAMES`], for tables kept per command
+            /// (the server's counters of messages received by type).
+            pub fn index(&self) -> usize {
+                /// One variant per command, in the list's order: its discriminant is
+                /// the command's index.
+                enum Place {
+                    $($variant,)*
+                }
+                match self {
+                    $(Command::$variant(_) => Place::$variant as usize,)*
+                }
+            }
+
             /// The reply, when the command needs no room state; else `Err(self)`.
             pub fn answer_here(self, now: Timestamp) -> Result<Event, Command> {
                 match self {
