@@ -1,19 +1,16 @@
-/* hubbub browser client. Plain JS, no dependencies.
+/* hubbub browser page. Plain JS, no dependencies; the protocol (the connection, refs,
+ * reconnecting, resuming rooms) is hubbub.js's, this file only draws the page.
  *
  * Security rule for this file: every piece of data that came from the network or
  * from the user is put into the DOM with textContent / createTextNode only.
  * innerHTML is never used.
  */
-(function () {
-  "use strict";
+import { Hubbub } from "./hubbub.js";
 
+(function () {
   // ---------------------------------------------------------------- constants
 
   var NAME_KEY = "hubbub.name";
-  var BACKOFF_BASE_MS = 500;
-  var BACKOFF_MAX_MS = 10000;
-  var BACKOFF_JITTER = 0.2;        // up to +20 %
-  var STABLE_AFTER_MS = 5000;      // a connection this old resets the backoff
   var MAX_LOG_LINES = 1000;        // per room
   var WHO_PAGE = 100;              // members one "show more" asks for (the server allows 1..1000)
   var ROOM_RE = /^[A-Za-z0-9._-]{1,64}$/;
@@ -22,6 +19,11 @@
     disconnect: "disconnected",
     timeout: "timed out",
     slow: "was dropped (slow)"
+  };
+  var RESYNC_TEXT = {
+    epoch: " started over on the server: the messages above are from before.",
+    gap: ": some messages missed meanwhile could not be recovered.",
+    server: ": the server lost its history, some messages may be missing."
   };
 
   // ---------------------------------------------------------------- elements
@@ -71,27 +73,21 @@
 
   // ---------------------------------------------------------------- state
 
+  var hub = new Hubbub();
+
   var state = {
-    ws: null,
     status: "disconnected",   // disconnected | connecting | connected | reconnecting
-    wantConnected: false,     // false after a user-initiated disconnect
     me: null,                 // {id, name} from welcome
-    name: "",                 // name to (re)connect with
-    limits: {},
-    attempt: 0,               // reconnect attempt counter for backoff
-    reconnectTimer: null,
+    name: "",                 // name to connect with
     countdownTimer: null,
     reconnectAt: 0,
-    stableTimer: null,
     rooms: new Map(),         // room name -> Room
     roomOrder: [],            // joined order for the tab list
     active: null,             // active room name
     lobby: [],                // log lines shown when no room is active
     whisperTo: null,          // {id, name}
-    pendingEcho: new Map(),   // ref -> performance.now() at send
-    pendingJoins: new Set(),  // rooms the user asked to join (activate on `joined`)
-    pendingRename: null,      // {ref, prevName} until confirmed or refused
-    refCounter: 0
+    echoToken: null,          // the echo whose answer the echo box waits for
+    pendingRename: null       // {prevName, ...} until confirmed or refused
   };
 
   function newRoom(name) {
@@ -100,9 +96,8 @@
       members: new Map(),   // id -> member; in a big room only the ones listed so far
       memberCount: 0,       // everyone in the room (joined.member_count, then events)
       membersAfter: null,   // `after` for the next `who` page; null starts from the first
-      moreRef: null,        // ref of the `who` page being loaded, if any
+      moreToken: null,      // the `who` page being loaded, if any
       lines: [],            // log entries (see addLine)
-      seqs: new Map(),      // seq -> fingerprint of a shown message
       unread: 0,
       joined: false         // true while the server says we're in it
     };
@@ -110,23 +105,11 @@
 
   // ---------------------------------------------------------------- helpers
 
-  function nextRef(prefix) {
-    state.refCounter += 1;
-    return prefix + "-" + Date.now().toString(36) + "-" + state.refCounter;
-  }
-
   function storageGet(key) {
     try { return window.localStorage.getItem(key); } catch (e) { return null; }
   }
   function storageSet(key, value) {
     try { window.localStorage.setItem(key, value); } catch (e) { /* private mode */ }
-  }
-
-  function wsUrl(name) {
-    var proto = window.location.protocol === "https:" ? "wss:" : "ws:";
-    var url = proto + "//" + window.location.host + "/ws";
-    if (name) url += "?name=" + encodeURIComponent(name);
-    return url;
   }
 
   function parseTime(at) {
@@ -160,11 +143,6 @@
   function isMe(idOrMember) {
     var id = typeof idOrMember === "string" ? idOrMember : memberId(idOrMember);
     return !!(state.me && id && id === state.me.id);
-  }
-
-  function utf8Length(s) {
-    if (window.TextEncoder) return new TextEncoder().encode(s).length;
-    return unescape(encodeURIComponent(s)).length;
   }
 
   var countFormat = window.Intl && Intl.NumberFormat ? new Intl.NumberFormat("en") : null;
@@ -252,103 +230,65 @@
     }
   }
 
-  // ---------------------------------------------------------------- connection
-
-  function send(obj) {
-    if (!state.ws || state.ws.readyState !== WebSocket.OPEN) {
-      showError("not_connected", "Not connected to the server.");
-      return false;
-    }
-    var text = JSON.stringify(obj);
-    var max = state.limits && state.limits.max_message_bytes;
-    if (max && utf8Length(text) > max) {
-      showError("too_long", "Message is larger than the server limit of " + max + " bytes.");
-      return false;
-    }
-    state.ws.send(text);
-    return true;
+  // A refused or failed request, shown in the error bar. A lost connection says so in
+  // the log already, and what it interrupted is redone on the way back.
+  function failed(err) {
+    if (err && (err.code === "disconnected" || err.code === "closed")) return;
+    showError(err && err.code, err && err.message);
   }
 
-  function clearReconnectTimers() {
-    if (state.reconnectTimer) { clearTimeout(state.reconnectTimer); state.reconnectTimer = null; }
+  // ---------------------------------------------------------------- connection
+
+  function clearCountdown() {
     if (state.countdownTimer) { clearInterval(state.countdownTimer); state.countdownTimer = null; }
   }
 
   function connect() {
-    clearReconnectTimers();
-    if (state.ws) {
-      var old = state.ws;
-      state.ws = null;
-      try { old.close(1000); } catch (e) { /* ignore */ }
-    }
-    state.wantConnected = true;
-    setStatus("connecting");
-
-    var sock;
-    try {
-      sock = new WebSocket(wsUrl(state.name));
-    } catch (e) {
-      showError("connect_failed", String(e && e.message || e));
-      scheduleReconnect();
-      return;
-    }
-    state.ws = sock;
-
-    sock.onopen = function () {
-      if (state.ws !== sock) return;
-      // The state turns "connected" on `welcome`; a connection that stays up for a
-      // while resets the backoff so a flapping server doesn't get hammered.
-      if (state.stableTimer) clearTimeout(state.stableTimer);
-      state.stableTimer = setTimeout(function () {
-        if (state.ws === sock) state.attempt = 0;
-      }, STABLE_AFTER_MS);
-    };
-
-    sock.onmessage = function (ev) {
-      if (state.ws !== sock) return;
-      if (typeof ev.data !== "string") return;
-      var msg;
-      try { msg = JSON.parse(ev.data); } catch (e) {
-        showError("bad_frame", "The server sent a frame that is not JSON.");
-        return;
-      }
-      if (!msg || typeof msg !== "object") return;
-      try {
-        handle(msg);
-      } catch (e) {
-        if (window.console) console.error("hubbub: failed to handle", msg, e);
-      }
-    };
-
-    sock.onclose = function (ev) {
-      if (state.ws !== sock) return;
-      state.ws = null;
-      if (state.stableTimer) { clearTimeout(state.stableTimer); state.stableTimer = null; }
-      onConnectionLost(ev);
-    };
-
-    sock.onerror = function () { /* a close event always follows */ };
+    hub.name = state.name;
+    hub.connect().catch(function () { /* disconnected before it opened */ });
   }
 
-  function onConnectionLost(ev) {
-    var wasConnected = state.status === "connected";
-    state.rooms.forEach(function (room) { room.joined = false; room.moreRef = null; });
-    state.pendingEcho.clear();
-    if (wasConnected) {
-      var why = "Connection lost" + (ev && ev.code ? " (code " + ev.code + (ev.reason ? ", " + ev.reason : "") + ")" : "") + ".";
-      broadcastSystem(why, "conn");
-    }
-    if (ev && ev.code && ev.code !== 1000 && ev.code !== 1001 && ev.code !== 1005 && ev.code !== 1006) {
-      showError("closed_" + ev.code, closeText(ev.code) + (ev.reason ? " (" + ev.reason + ")" : ""));
-    }
-    if (state.wantConnected) {
-      scheduleReconnect();
-    } else {
+  function disconnect() {
+    hub.close();
+  }
+
+  hub.on("connecting", function () {
+    clearCountdown();
+    setStatus("connecting");
+  });
+
+  hub.on("reconnecting", function (retry) {
+    clearCountdown();
+    state.reconnectAt = retry.at;
+    var tick = function () {
+      var left = Math.max(0, state.reconnectAt - Date.now());
+      setStatus("reconnecting", "reconnecting in " + Math.ceil(left / 1000) + "s");
+    };
+    tick();
+    state.countdownTimer = setInterval(tick, 250);
+  });
+
+  hub.on("close", function (ev) {
+    clearCountdown();
+    state.rooms.forEach(function (room) { room.joined = false; room.moreToken = null; });
+    if (!ev.willReconnect) {
+      // The user's own Disconnect.
+      if (ev.wasOpen) broadcastSystem("Disconnected.", "conn");
+      state.me = null;
+      showIdentity();
       setStatus("disconnected");
+    } else {
+      if (ev.wasOpen) {
+        var why = "Connection lost" + (ev.code ? " (code " + ev.code + (ev.reason ? ", " + ev.reason : "") + ")" : "") + ".";
+        broadcastSystem(why, "conn");
+      }
+      if (ev.code && ev.code !== 1000 && ev.code !== 1001 && ev.code !== 1005 && ev.code !== 1006) {
+        showError("closed_" + ev.code, closeText(ev.code) + (ev.reason ? " (" + ev.reason + ")" : ""));
+      }
     }
     renderRooms();
     renderMembers();
-  }
+  });
 
   function closeText(code) {
     switch (code) {
@@ -356,78 +296,30 @@
       case 1009: return "Closed by the server: message too big.";
       case 1011: return "Closed by the server: internal error.";
       case 1013: return "Closed by the server: try again later (server busy or connection too slow).";
+      case 4001: return "Closed by the server: the token expired.";
       default: return "Connection closed with code " + code + ".";
     }
   }
 
-  function backoffDelay(attempt) {
-    var base = Math.min(BACKOFF_MAX_MS, BACKOFF_BASE_MS * Math.pow(2, attempt));
-    return Math.round(base * (1 + Math.random() * BACKOFF_JITTER));
-  }
+  // ---------------------------------------------------------------- incoming events
 
-  function scheduleReconnect() {
-    clearReconnectTimers();
-    var delay = backoffDelay(state.attempt);
-    state.attempt += 1;
-    state.reconnectAt = Date.now() + delay;
-    var tick = function () {
-      var left = Math.max(0, state.reconnectAt - Date.now());
-      setStatus("reconnecting", "reconnecting in " + Math.ceil(left / 1000) + "s");
-    };
-    tick();
-    state.countdownTimer = setInterval(tick, 250);
-    state.reconnectTimer = setTimeout(function () {
-      state.reconnectTimer = null;
-      connect();
-    }, delay);
-  }
+  hub.on("open", onWelcome);
+  hub.on("joined", onJoined);
+  hub.on("left", onLeft);
+  hub.on("resync", onResync);
+  hub.on("member_joined", onMemberJoined);
+  hub.on("member_left", onMemberLeft);
+  hub.on("member_renamed", onMemberRenamed);
+  hub.on("member_count", onMemberCount);
+  hub.on("message", onMessage);
+  hub.on("whisper", onWhisper);
+  hub.on("error", function (err) { showError(err.code, err.message); });
 
-  function disconnect() {
-    state.wantConnected = false;
-    clearReconnectTimers();
-    state.attempt = 0;
-    var sock = state.ws;
-    state.ws = null;
-    if (sock) {
-      try { sock.close(1000, "bye"); } catch (e) { /* ignore */ }
-    }
-    var wasConnected = state.status === "connected";
-    state.rooms.forEach(function (room) { room.joined = false; room.moreRef = null; });
-    if (wasConnected) broadcastSystem("Disconnected.", "conn");
-    state.me = null;
-    showIdentity();
-    setStatus("disconnected");
-    renderRooms();
-    renderMembers();
-  }
-
-  // ---------------------------------------------------------------- incoming frames
-
-  function handle(msg) {
-    switch (msg.type) {
-      case "welcome": onWelcome(msg); break;
-      case "echo": onEcho(msg); break;
-      case "joined": onJoined(msg); break;
-      case "left": onLeft(msg); break;
-      case "member_joined": onMemberJoined(msg); break;
-      case "member_left": onMemberLeft(msg); break;
-      case "member_renamed": onMemberRenamed(msg); break;
-      case "message": onMessage(msg); break;
-      case "whisper": onWhisper(msg); break;
-      case "presence": onPresence(msg); break;
-      case "member_count": onMemberCount(msg); break;
-      case "rooms": onRooms(msg); break;
-      case "error": onError(msg); break;
-      default: /* ignore unknown events for forward compatibility */ break;
-    }
-  }
-
-  function onWelcome(msg) {
-    state.me = { id: String(msg.id), name: String(msg.name) };
-    state.limits = msg.limits || {};
-    // Reconnect with the name the server settled on (trimmed etc.), unless the
-    // user left it empty: a generated guest-<n> name is not sticky.
-    if (state.name) state.name = state.me.name;
+  function onWelcome() {
+    state.me = hub.me;
+    // hubbub.js reconnects with the name the server settled on (trimmed etc.), unless
+    // none was given: a generated guest-<n> name is not sticky.
+    state.name = hub.name;
     showIdentity();
     setStatus("connected");
     // Connecting from the keyboard disables the focused Connect button; move focus on
@@ -435,21 +327,19 @@
     if (document.activeElement === document.body || document.activeElement === el.connect) {
       el.roomInput.focus();
     }
-    // Rejoin every room we were in before (or were shown while disconnected).
-    state.roomOrder.forEach(function (name) {
-      send({ type: "join", room: name, ref: nextRef("rejoin") });
-    });
-    send({ type: "rooms" });
+    // hubbub.js joins every room we were in again by itself.
+    refreshServerRooms();
   }
 
-  function onEcho(msg) {
-    var ref = msg.ref;
-    var t0 = ref != null ? state.pendingEcho.get(ref) : undefined;
+  function refreshServerRooms() {
+    if (state.status === "connected") hub.rooms().then(onRooms, failed);
+  }
+
+  function showEcho(reply, ms) {
     el.echoResult.textContent = "";
-    el.echoResult.appendChild(h("span", "echo-text", msg.text != null ? msg.text : ""));
-    if (t0 !== undefined) {
-      state.pendingEcho.delete(ref);
-      var ms = Math.round(performance.now() - t0);
+    el.echoResult.appendChild(h("span", "echo-text", reply.text != null ? reply.text : ""));
+    if (ms != null) {
+      ms = Math.round(ms);
       el.echoResult.appendChild(document.createTextNode(" "));
       el.echoResult.appendChild(h("span", "echo-rtt", ms + " ms"));
       el.echoResult.setAttribute("data-rtt", String(ms));
@@ -468,9 +358,9 @@
     return room;
   }
 
+  // Members and count from `joined`; its history follows as `message` events.
   function onJoined(msg) {
     var name = String(msg.room);
-    var existed = state.rooms.has(name);
     var room = ensureRoom(name);
     room.joined = true;
 
@@ -484,38 +374,25 @@
     });
     room.memberCount = typeof msg.member_count === "number" ? msg.member_count : room.members.size;
     room.membersAfter = pagingStart(listed);
-    room.moreRef = null;
+    room.moreToken = null;
 
-    var history = Array.isArray(msg.history) ? msg.history : [];
-    // Dedupe on rejoin: skip history messages already shown (same seq and content).
-    // If a seq is known but the content differs, the server's counter was reset
-    // (e.g. restart): forget the old seqs and show the history.
-    var reset = history.some(function (m) {
-      var known = room.seqs.get(m.seq);
-      return known !== undefined && known !== fingerprint(m);
-    });
-    if (reset) room.seqs.clear();
-    var added = 0;
-    history.forEach(function (m) {
-      if (m.seq != null && room.seqs.has(m.seq)) return;
-      addMessageLine(room, m, true);
-      added += 1;
-    });
-
-    if (existed) {
-      addSystem(room, "Rejoined #" + name + (added ? " (" + added + " message" + (added === 1 ? "" : "s") + " from history)" : "") + ".", "conn");
-    } else {
-      addSystem(room, "You joined #" + name + ".", "join");
+    if (msg.rejoin) {
+      var missed = msg.replay.length;
+      addSystem(room, "Rejoined #" + name + (missed ? " (" + missed + " missed message" + (missed === 1 ? "" : "s") + ")" : "") + ".", "conn");
     }
-
-    var wanted = state.pendingJoins.delete(name);
-    if (wanted) send({ type: "rooms" });
-    if (wanted || !state.active || !state.rooms.has(state.active)) {
+    if (!state.active || !state.rooms.has(state.active)) {
       setActive(name);
     } else {
       renderRooms();
-      if (state.active === name) { renderLog(); renderMembers(); }
+      if (state.active === name) renderMembers();
     }
+  }
+
+  // The room's history was lost, or the room started over: say so where it happened.
+  function onResync(ev) {
+    var room = state.rooms.get(String(ev.room));
+    if (!room) return;
+    addSystem(room, "#" + room.name + (RESYNC_TEXT[ev.reason] || RESYNC_TEXT.gap), "resync");
   }
 
   // Where "show more" starts after `joined`. Its list is the first members in id order,
@@ -532,13 +409,8 @@
     return { id: String(m.id), name: m.name != null ? String(m.name) : String(m.id), joined_at: m.joined_at || null };
   }
 
-  function fingerprint(m) {
-    return String(m.at) + "\u0000" + memberId(m.from) + "\u0000" + String(m.text);
-  }
-
   function onLeft(msg) {
-    var name = String(msg.room);
-    removeRoom(name);
+    removeRoom(String(msg.room));
   }
 
   function removeRoom(name) {
@@ -552,7 +424,7 @@
     } else {
       renderRooms();
     }
-    if (state.status === "connected") send({ type: "rooms" });
+    refreshServerRooms();
   }
 
   function onMemberJoined(msg) {
@@ -621,11 +493,11 @@
     if (state.active === room.name) renderMembers();
   }
 
+  // hubbub.js delivers each message once and in order, history (`joined`) included.
   function onMessage(msg) {
     var room = state.rooms.get(String(msg.room));
     if (!room) return;
-    if (msg.seq != null && room.seqs.has(msg.seq) && room.seqs.get(msg.seq) === fingerprint(msg)) return;
-    addMessageLine(room, msg, false);
+    addMessageLine(room, msg, !!msg.history);
   }
 
   function onWhisper(msg) {
@@ -647,17 +519,9 @@
     }
   }
 
-  // One page of a room's members: the answer to "show more" is added to the list, any
-  // other `presence` replaces it as before.
-  function onPresence(msg) {
-    var room = state.rooms.get(String(msg.room));
-    if (!room) return;
-    var more = msg.ref != null && String(msg.ref) === room.moreRef;
-    if (more) {
-      room.moreRef = null;
-    } else {
-      room.members = new Map();
-    }
+  // One page of a room's members, the answer to "show more": added to the list.
+  function addMembersPage(room, msg) {
+    if (state.rooms.get(room.name) !== room) return;
     var added = [];
     (msg.members || []).forEach(function (m) {
       if (!m || m.id == null) return;
@@ -719,38 +583,6 @@
     if (state.active) renderMembers();
   }
 
-  function onError(msg) {
-    var code = msg.code != null ? String(msg.code) : "error";
-    var text = msg.message != null ? String(msg.message) : "";
-    if (msg.ref != null) {
-      var ref = String(msg.ref);
-      if (state.pendingEcho.has(ref)) {
-        state.pendingEcho.delete(ref);
-        el.echoResult.textContent = "error: " + code;
-      }
-      if (state.pendingRename && state.pendingRename.ref === ref) {
-        var pr = state.pendingRename;
-        state.pendingRename = null;
-        if (state.me) state.me.name = pr.prevName;
-        state.name = pr.prevConnectName;
-        el.name.value = pr.prevConnectName;
-        if (pr.prevStored != null) storageSet(NAME_KEY, pr.prevStored);
-        showIdentity();
-        if (state.active) renderMembers();
-      }
-      state.rooms.forEach(function (room) {
-        if (room.moreRef === ref) {
-          room.moreRef = null;
-          if (state.active === room.name) renderMembers();
-        }
-      });
-      // a refused join: forget that we wanted it
-      var m = /^join-(.*)$/.exec(ref);
-      if (m) state.pendingJoins.delete(m[1]);
-    }
-    showError(code, text);
-  }
-
   // ---------------------------------------------------------------- log model
 
   function addMessageLine(room, m, fromHistory) {
@@ -764,7 +596,6 @@
       own: isMe(memberId(m.from)),
       history: !!fromHistory
     };
-    if (m.seq != null) room.seqs.set(m.seq, fingerprint(m));
     pushLine(room, entry, fromHistory);
   }
 
@@ -946,7 +777,7 @@
     el.membersMore.hidden = unlisted <= 0;
     el.membersMoreText.textContent = "and " + fmtCount(unlisted) + " more";
     el.showMore.hidden = !(room.joined && state.status === "connected");
-    var loading = !!room.moreRef;
+    var loading = !!room.moreToken;
     el.showMore.textContent = loading ? "loading\u2026" : "show more";
     if (loading) el.showMore.setAttribute("aria-busy", "true");
     else el.showMore.removeAttribute("aria-busy");
@@ -998,7 +829,6 @@
     }
     state.name = name;
     if (name) storageSet(NAME_KEY, name);
-    state.attempt = 0;
     connect();
   });
 
@@ -1029,8 +859,14 @@
       showError("not_connected", "Connect first, then join a room.");
       return;
     }
-    state.pendingJoins.add(room);
-    send({ type: "join", room: room, ref: "join-" + room });
+    hub.join(room).then(function (joined) {
+      var r = state.rooms.get(room);
+      if (!r) return;
+      // After the history, which came as `message` events before this.
+      if (!joined.rejoin) addSystem(r, "You joined #" + room + ".", "join");
+      setActive(room);
+      refreshServerRooms();
+    }, failed);
   }
 
   el.rooms.addEventListener("click", function (ev) {
@@ -1039,15 +875,11 @@
     setActive(btn.getAttribute("data-room"));
   });
 
+  // Not connected, hubbub.js just forgets the room (it is not joined again).
   el.leave.addEventListener("click", function () {
     var room = state.active;
     if (!room) return;
-    var r = state.rooms.get(room);
-    if (r && r.joined && state.status === "connected") {
-      send({ type: "leave", room: room, ref: nextRef("leave") });
-    } else {
-      removeRoom(room);
-    }
+    hub.leave(room).then(function () { removeRoom(room); }, failed);
   });
 
   el.serverRooms.addEventListener("click", function (ev) {
@@ -1056,9 +888,7 @@
     joinRoom(btn.getAttribute("data-room"));
   });
 
-  el.roomsRefresh.addEventListener("click", function () {
-    send({ type: "rooms", ref: nextRef("rooms") });
-  });
+  el.roomsRefresh.addEventListener("click", refreshServerRooms);
 
   el.members.addEventListener("click", function (ev) {
     var li = ev.target.closest(".member");
@@ -1077,14 +907,23 @@
 
   el.showMore.addEventListener("click", function () {
     var room = state.active ? state.rooms.get(state.active) : null;
-    if (!room || room.moreRef) return;
-    var ref = nextRef("who");
-    var request = { type: "who", room: room.name, limit: WHO_PAGE, ref: ref };
-    if (room.membersAfter != null) request.after = room.membersAfter;
-    if (send(request)) {
-      room.moreRef = ref;
-      renderMembers();
-    }
+    if (!room || room.moreToken || state.status !== "connected") return;
+    var token = {};
+    var page = { limit: WHO_PAGE };
+    if (room.membersAfter != null) page.after = room.membersAfter;
+    room.moreToken = token;
+    renderMembers();
+    hub.who(room.name, page).then(function (presence) {
+      if (room.moreToken !== token) return;
+      room.moreToken = null;
+      addMembersPage(room, presence);
+    }, function (err) {
+      if (room.moreToken === token) {
+        room.moreToken = null;
+        if (state.active === room.name) renderMembers();
+      }
+      failed(err);
+    });
   });
 
   el.whisperCancel.addEventListener("click", function () {
@@ -1103,28 +942,39 @@
     ev.preventDefault();
     var text = el.messageInput.value;
     if (!text.trim()) return;
-    var ok;
+    var sent = null;
     if (state.whisperTo) {
-      ok = send({ type: "whisper", to: state.whisperTo.id, text: text, ref: nextRef("whisper") });
+      sent = hub.whisper(state.whisperTo.id, text);
     } else if (state.active) {
-      ok = send({ type: "say", room: state.active, text: text, ref: nextRef("say") });
+      sent = hub.say(state.active, text);
     }
-    if (ok) el.messageInput.value = "";
+    if (sent) {
+      el.messageInput.value = "";
+      sent.catch(function (err) {
+        // Refused before it left (too long, not connected): give the text back.
+        if ((err.code === "too_long" || err.code === "not_connected") && !el.messageInput.value) {
+          el.messageInput.value = text;
+        }
+        failed(err);
+      });
+    }
     el.messageInput.focus();
   });
 
   el.echoForm.addEventListener("submit", function (ev) {
     ev.preventDefault();
-    var text = el.echoInput.value;
-    var ref = nextRef("echo");
+    if (state.status !== "connected") return;
+    var token = {};
     var t0 = performance.now();
-    state.pendingEcho.set(ref, t0);
-    if (!send({ type: "echo", text: text, ref: ref })) {
-      state.pendingEcho.delete(ref);
-      return;
-    }
+    state.echoToken = token;
     el.echoResult.textContent = "waiting\u2026";
     el.echoResult.removeAttribute("data-rtt");
+    hub.echo(el.echoInput.value).then(function (reply) {
+      showEcho(reply, state.echoToken === token ? performance.now() - t0 : null);
+    }, function (err) {
+      if (state.echoToken === token) el.echoResult.textContent = "error: " + err.code;
+      failed(err);
+    });
   });
 
   el.renameForm.addEventListener("submit", function (ev) {
@@ -1134,26 +984,34 @@
       showError("invalid_name", "Display names are 1 to 32 characters.");
       return;
     }
-    var ref = nextRef("rename");
-    var prev = state.me ? state.me.name : state.name;
-    if (send({ type: "rename", name: name, ref: ref })) {
-      el.renameInput.value = "";
-      // Applied optimistically (there is no direct reply when we are in no room);
-      // reverted if the server answers this ref with an error, corrected by
-      // our own member_renamed otherwise.
-      state.pendingRename = {
-        ref: ref, prevName: prev, prevConnectName: state.name, prevStored: storageGet(NAME_KEY)
-      };
-      applyMyName(name);
-    }
+    if (state.status !== "connected") return;
+    // Applied at once; put back if the server refuses it, corrected by our own
+    // member_renamed otherwise.
+    var pending = {
+      prevName: state.me ? state.me.name : state.name,
+      prevConnectName: state.name,
+      prevStored: storageGet(NAME_KEY)
+    };
+    state.pendingRename = pending;
+    el.renameInput.value = "";
+    applyMyName(name);
+    hub.rename(name).catch(function (err) {
+      if (state.pendingRename === pending) {
+        state.pendingRename = null;
+        if (state.me) state.me.name = pending.prevName;
+        state.name = pending.prevConnectName;
+        el.name.value = pending.prevConnectName;
+        if (pending.prevStored != null) storageSet(NAME_KEY, pending.prevStored);
+        showIdentity();
+        if (state.active) renderMembers();
+      }
+      failed(err);
+    });
   });
 
   // Reconnect right away when the browser comes back online.
   window.addEventListener("online", function () {
-    if (state.status === "reconnecting") {
-      state.attempt = 0;
-      connect();
-    }
+    if (state.status === "reconnecting") connect();
   });
 
   // ---------------------------------------------------------------- start

@@ -32,7 +32,7 @@ use std::{
     process::{Child, Command, Stdio},
     sync::{
         atomic::{AtomicUsize, Ordering},
-        Arc, Weak,
+        Arc, Mutex, Weak,
     },
     time::{Duration, Instant},
 };
@@ -363,6 +363,199 @@ async fn a_restarted_server_on_the_same_port_gets_the_page_back_into_its_rooms()
     assert_eq!(line["from"], "dee", "{line}");
 
     ann.end().await;
+}
+
+#[actix_web::test]
+#[ignore = "needs chromium and chromedriver: cargo test --test browser -- --ignored"]
+async fn a_connection_cut_while_the_server_runs_resumes_with_what_was_said_meanwhile_once_in_order()
+{
+    let Some(bed) = TestBed::start_with(|config| {
+        // dee reads nothing while the page is away, so answers no pings: keep it in.
+        config.client_timeout = Duration::from_secs(600);
+    })
+    .await
+    else {
+        return;
+    };
+    let proxy = Proxy::start(bed.server.port).await;
+    let ann = bed.browser_at(&proxy.url("/")).await;
+    ann.connect_as("ann").await;
+    ann.join("lobby").await;
+    let mut dee = WsClient::member(&bed.server, "dee", "lobby").await;
+    dee.request(json!({"type": "say", "room": "lobby", "text": "before the cut"}))
+        .await;
+    ann.wait_for_message("before the cut").await;
+
+    proxy.cut();
+    let left = dee
+        .next_event_where("ann to leave #lobby", |event| {
+            event["type"] == "member_left" && event["member"]["name"] == "ann"
+        })
+        .await;
+    assert_eq!(
+        left["reason"], "disconnect",
+        "the server saw the page go: {left}"
+    );
+    let missed = [
+        "said while away 1",
+        "said while away 2",
+        "said while away 3",
+    ];
+    for text in missed {
+        dee.request(json!({"type": "say", "room": "lobby", "text": text}))
+            .await;
+    }
+    ann.wait_for(
+        "#conn-state to say the page lost its connection",
+        "return document.getElementById('conn-state').dataset.state !== 'connected';",
+        vec![],
+    )
+    .await;
+
+    proxy.mend();
+    ann.wait_for_within(
+        RECONNECT_WAIT,
+        "the page to rejoin #lobby with the 3 messages it missed",
+        "return Array.prototype.some.call(
+           document.querySelectorAll('#log .line.system .text'),
+           function (t) { return t.textContent === 'Rejoined #lobby (3 missed messages).'; });",
+        vec![],
+    )
+    .await;
+    dee.request(json!({"type": "say", "room": "lobby", "text": "after the cut"}))
+        .await;
+    ann.wait_for_message("after the cut").await;
+
+    let shown = ann.messages_in_log().await;
+    let texts: Vec<&str> = shown.iter().map(|(text, _)| text.as_str()).collect();
+    let mut want = vec!["before the cut"];
+    want.extend(missed);
+    want.push("after the cut");
+    assert_eq!(texts, want, "each message once, in order: {shown:?}");
+    let seqs: Vec<Option<u64>> = shown.iter().map(|(_, seq)| *seq).collect();
+    assert_eq!(seqs, (1..=5).map(Some).collect::<Vec<_>>(), "{shown:?}");
+    let resyncs = ann.resync_lines().await;
+    assert!(
+        resyncs.is_empty(),
+        "a resumed room is not stale, but the page says {resyncs:?}"
+    );
+
+    ann.end().await;
+}
+
+#[actix_web::test]
+#[ignore = "needs chromium and chromedriver: cargo test --test browser -- --ignored"]
+async fn a_restarted_server_that_forgot_the_room_shows_the_page_resyncing_then_new_messages() {
+    let Some(mut bed) = TestBed::start().await else {
+        return;
+    };
+    let ann = bed.browser().await;
+    ann.connect_as("ann").await;
+    ann.join("lobby").await;
+    let mut dee = WsClient::member(&bed.server, "dee", "lobby").await;
+    for text in ["from the first server 1", "from the first server 2"] {
+        dee.request(json!({"type": "say", "room": "lobby", "text": text}))
+            .await;
+    }
+    ann.wait_for_message("from the first server 2").await;
+
+    let port = bed.server.port;
+    bed.server.controller.shutdown().await;
+    ann.wait_for(
+        "#conn-state to say the page lost its connection",
+        "return document.getElementById('conn-state').dataset.state !== 'connected';",
+        vec![],
+    )
+    .await;
+    bed.server = Server::rebind(port).await;
+    let resynced = ann
+        .wait_for_within(
+            RECONNECT_WAIT,
+            "the page to say #lobby started over and rejoin it",
+            "var lines = Array.prototype.map.call(document.querySelectorAll('#log .line.system'),
+               function (line) { return line.textContent; });
+             var rejoined = lines.some(function (t) { return t.indexOf('Rejoined #lobby.') >= 0; });
+             return rejoined && document.querySelectorAll('#log .line.system-resync').length > 0;",
+            vec![],
+        )
+        .await;
+    assert_eq!(resynced, true);
+
+    // The new server's #lobby counts from 1 again: its message 1 is not the old one.
+    let mut dee = WsClient::member(&bed.server, "dee", "lobby").await;
+    dee.request(json!({"type": "say", "room": "lobby", "text": "from the second server"}))
+        .await;
+    ann.wait_for_message("from the second server").await;
+    let shown = ann.messages_in_log().await;
+    assert_eq!(
+        shown,
+        [
+            ("from the first server 1".to_string(), Some(1)),
+            ("from the first server 2".to_string(), Some(2)),
+            ("from the second server".to_string(), Some(1)),
+        ],
+        "the old messages stay, the new one is shown"
+    );
+    let resyncs = ann.resync_lines().await;
+    assert_eq!(
+        resyncs,
+        ["#lobby started over on the server: the messages above are from before."],
+        "one line says the view went stale"
+    );
+    let order = ann
+        .execute(
+            "var lines = Array.prototype.slice.call(document.querySelectorAll('#log .line'));
+             var resync = lines.findIndex(function (l) { return l.classList.contains('system-resync'); });
+             var newer = lines.findIndex(function (l) { return l.textContent.indexOf('from the second server') >= 0; });
+             var older = lines.findIndex(function (l) { return l.textContent.indexOf('from the first server 2') >= 0; });
+             return older < resync && resync < newer;",
+            vec![],
+        )
+        .await;
+    assert_eq!(
+        order, true,
+        "the resync line divides the old messages from the new"
+    );
+
+    ann.end().await;
+}
+
+#[actix_web::test]
+#[ignore = "needs chromium and chromedriver: cargo test --test browser -- --ignored"]
+async fn a_minimal_page_on_hubbub_js_alone_joins_shows_a_message_and_says_one() {
+    let Some(bed) = TestBed::start().await else {
+        return;
+    };
+    let min = bed.browser_at(&bed.server.url("/minimal.html")).await;
+    min.type_into("#name", "min").await;
+    let room = min.find("#room").await;
+    must("clear #room", room.clear()).await;
+    min.type_into("#room", &format!("corner{ENTER}")).await;
+    min.wait_for(
+        "the minimal page to be in #corner",
+        "return document.getElementById('conn-state').dataset.state === 'joined'
+           && !document.getElementById('text').disabled;",
+        vec![],
+    )
+    .await;
+
+    let mut dee = WsClient::member(&bed.server, "dee", "corner").await;
+    dee.request(json!({"type": "say", "room": "corner", "text": "hello, minimal page"}))
+        .await;
+    let line = min.wait_for_message("hello, minimal page").await;
+    assert_eq!(line["from"], "dee", "{line}");
+
+    min.type_into("#text", &format!("hi dee, from the minimal page{ENTER}"))
+        .await;
+    let heard = dee
+        .next_event_where("the minimal page's message", |event| {
+            event["type"] == "message" && event["text"] == "hi dee, from the minimal page"
+        })
+        .await;
+    assert_eq!(heard["from"]["name"], "min", "{heard}");
+    min.wait_for_message("hi dee, from the minimal page").await;
+
+    min.end().await;
 }
 
 #[actix_web::test]
@@ -711,8 +904,13 @@ impl TestBed {
 
     /// A new browser session (fresh profile) showing the page.
     async fn browser(&self) -> Browser {
+        self.browser_at(&self.server.url("/")).await
+    }
+
+    /// A new browser session showing `url`: another page, or the page through a [`Proxy`].
+    async fn browser_at(&self, url: &str) -> Browser {
         let browser = Browser::start(&self.driver).await;
-        browser.open(&self.server.url("/")).await;
+        browser.open(url).await;
         browser
     }
 }
@@ -811,6 +1009,18 @@ impl WsClient {
         }
     }
 
+    /// Reads events until one `matches` (waiting at most [`WAIT`] for each); returns it.
+    async fn next_event_where(&mut self, what: &str, matches: impl Fn(&Value) -> bool) -> Value {
+        let deadline = Instant::now() + WAIT;
+        loop {
+            let event = self.next_event().await;
+            if matches(&event) {
+                return event;
+            }
+            assert!(Instant::now() < deadline, "waited {WAIT:?} for {what}");
+        }
+    }
+
     async fn next_event(&mut self) -> Value {
         loop {
             let message = tokio::time::timeout(WAIT, self.socket.next())
@@ -822,6 +1032,92 @@ impl WsClient {
                 return serde_json::from_str(&text).expect("frames are JSON");
             }
         }
+    }
+}
+
+// ------------------------------------------------------------------------ proxy
+
+/// A TCP proxy in front of the server, for a page whose connection a test breaks the way
+/// a network does while the server keeps running: [`Proxy::cut`] drops every connection
+/// through it (both sockets close) and holds new ones, accepted but not forwarded, until
+/// [`Proxy::mend`].
+struct Proxy {
+    port: u16,
+    /// `true` while cut.
+    cut: tokio::sync::watch::Sender<bool>,
+    /// Every connection through the proxy, to abort on [`Proxy::cut`].
+    connections: Arc<Mutex<Vec<tokio::task::AbortHandle>>>,
+    accept: tokio::task::JoinHandle<()>,
+}
+
+impl Proxy {
+    /// A proxy on a free loopback port forwarding to `upstream` on loopback.
+    async fn start(upstream: u16) -> Proxy {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind the proxy to a free port");
+        let port = listener.local_addr().expect("the proxy's address").port();
+        let (cut, is_cut) = tokio::sync::watch::channel(false);
+        let connections = Arc::new(Mutex::new(Vec::new()));
+        let accept = tokio::spawn({
+            let connections = connections.clone();
+            async move {
+                while let Ok((mut client, _)) = listener.accept().await {
+                    let mut is_cut = is_cut.clone();
+                    let forward = tokio::spawn(async move {
+                        if is_cut.wait_for(|cut| !cut).await.is_err() {
+                            return;
+                        }
+                        let Ok(mut server) =
+                            tokio::net::TcpStream::connect(("127.0.0.1", upstream)).await
+                        else {
+                            return;
+                        };
+                        let _ = tokio::io::copy_bidirectional(&mut client, &mut server).await;
+                    });
+                    connections
+                        .lock()
+                        .expect("no test panics holding the proxy's lock")
+                        .push(forward.abort_handle());
+                }
+            }
+        });
+        Proxy {
+            port,
+            cut,
+            connections,
+            accept,
+        }
+    }
+
+    /// Drops every connection through the proxy; new ones wait for [`Proxy::mend`].
+    fn cut(&self) {
+        self.cut.send_replace(true);
+        let connections = std::mem::take(
+            &mut *self
+                .connections
+                .lock()
+                .expect("no test panics holding the proxy's lock"),
+        );
+        for connection in connections {
+            connection.abort();
+        }
+    }
+
+    /// Forwards again, the connections held meanwhile first.
+    fn mend(&self) {
+        self.cut.send_replace(false);
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{}", self.port, path)
+    }
+}
+
+impl Drop for Proxy {
+    fn drop(&mut self) {
+        self.accept.abort();
+        self.cut();
     }
 }
 
@@ -1081,7 +1377,7 @@ impl Browser {
         let script = "
             return {
               state: document.getElementById('conn-state').textContent,
-              error: document.getElementById('error-bar').hidden ? null
+              error: (document.getElementById('error-bar') || {hidden: true}).hidden ? null
                 : document.getElementById('error').textContent,
               focus: document.activeElement && document.activeElement.id,
               members: Array.prototype.map.call(
@@ -1211,6 +1507,34 @@ impl Browser {
             .execute(
                 "return Array.prototype.map.call(document.querySelectorAll('#log .line'),
                    function (line) { return line.textContent; });",
+                vec![],
+            )
+            .await;
+        serde_json::from_value(lines).expect("an array of strings")
+    }
+
+    /// Every room message in the log, oldest first: its text and its `seq`.
+    async fn messages_in_log(&self) -> Vec<(String, Option<u64>)> {
+        let lines = self
+            .execute(
+                "return Array.prototype.map.call(document.querySelectorAll('#log .line.msg'),
+                   function (line) {
+                     var seq = line.getAttribute('data-seq');
+                     return [line.querySelector('.text').textContent, seq === null ? null : Number(seq)];
+                   });",
+                vec![],
+            )
+            .await;
+        serde_json::from_value(lines).expect("an array of [text, seq]")
+    }
+
+    /// The text of every line saying a room's view went stale (`resync`), oldest first.
+    async fn resync_lines(&self) -> Vec<String> {
+        let lines = self
+            .execute(
+                "return Array.prototype.map.call(
+                   document.querySelectorAll('#log .line.system-resync .text'),
+                   function (text) { return text.textContent; });",
                 vec![],
             )
             .await;

@@ -57,12 +57,18 @@ pub struct InMemory {
 
 impl InMemory {
     /// Room state in this process. Each room's `epoch` starts with this process's start
-    /// time, so no room made after a restart (which forgets everything) has the `epoch`
-    /// of one made before.
+    /// time and a random number, so no room made after a restart (which forgets
+    /// everything) has the `epoch` of one made before.
     pub fn new(settings: Settings) -> Self {
+        use std::hash::{BuildHasher, Hasher};
         let started = Timestamp::now().millis();
+        // And a random part, from the OS's randomness that std seeds its hashers with:
+        // two starts in one millisecond, or a clock set back, still differ.
+        let random = std::collections::hash_map::RandomState::new()
+            .build_hasher()
+            .finish() as u32;
         Self {
-            state: RoomState::new(settings, format!("{started:x}")),
+            state: RoomState::new(settings, format!("{started:x}{random:08x}")),
         }
     }
 }
