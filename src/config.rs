@@ -256,11 +256,13 @@ impl Config {
             config.history_max_bytes = parse_number("HISTORY_MAX_BYTES", v, 0, 1 << 40)? as usize;
         }
         if let Some(v) = get("IDEMPOTENCY_TTL_MS") {
-            config.idempotency_ttl = parse_millis("IDEMPOTENCY_TTL_MS", v)?;
+            // At least the five minutes the protocol promises a retry.
+            config.idempotency_ttl =
+                Duration::from_millis(parse_number("IDEMPOTENCY_TTL_MS", v, 300_000, 86_400_000)?);
         }
         if let Some(v) = get("IDEMPOTENCY_KEYS_MAX") {
             config.idempotency_keys_max =
-                parse_number("IDEMPOTENCY_KEYS_MAX", v, 0, 1_000_000)? as usize;
+                parse_number("IDEMPOTENCY_KEYS_MAX", v, 1, 1_000_000)? as usize;
         }
         if let Some(v) = get("STATIC_DIR") {
             config.static_dir = PathBuf::from(v);

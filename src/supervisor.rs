@@ -180,11 +180,13 @@ impl Supervisor {
         });
         for (id, link) in jammed {
             log::warn!("member {id} is jammed: resetting its connection");
-            link.force_close();
+            // The hub hears why first: the reset ends the session, whose own Disconnect
+            // (reason `disconnect`) must come second and count for nothing.
             self.hub.do_send(Disconnect {
                 id,
                 reason: LeaveReason::Slow,
             });
+            link.force_close();
         }
         self.others.retain(|link| {
             if link.has_ended() {
@@ -246,6 +248,11 @@ impl Handler<Overflowed> for Supervisor {
             msg.pending_bytes
         );
         link.evicted.store(true, Ordering::Release);
+        // The hub hears why before the session can end and report its own reason.
+        self.hub.do_send(Disconnect {
+            id: msg.id,
+            reason: LeaveReason::Slow,
+        });
         evict.do_send(Evict {
             code: CloseCode::TryAgainLater,
             reason: "too slow to read its frames",
@@ -253,9 +260,5 @@ impl Handler<Overflowed> for Supervisor {
         self.metrics.slow_eviction();
         self.evicted
             .push((Instant::now() + self.settings.sweep_interval, link));
-        self.hub.do_send(Disconnect {
-            id: msg.id,
-            reason: LeaveReason::Slow,
-        });
     }
 }

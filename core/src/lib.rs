@@ -5,7 +5,9 @@
 //! - [`protocol`]: the wire types, their validation, encoding and decoding;
 //! - [`cmd`]: one file per client command: its fields and its rules;
 //! - [`state`]: [`RoomState`], every member and room, and the operations that are not
-//!   client commands (connect, disconnect, publish, the HTTP views);
+//!   client commands: connect, disconnect, a backend's publish and kick, the HTTP views,
+//!   and the time-driven ones the hub asks for (big rooms' member counts, kept rooms'
+//!   expiry);
 //! - [`room`]: one room's members, `seq` and history;
 //! - [`effects`]: what an operation produces: who hears which event, who subscribes to
 //!   which room. The caller delivers them.
@@ -26,4 +28,4 @@ pub mod state;
 
 pub use cmd::Command;
 pub use effects::{Audience, Effect, Effects, Recipients};
-pub use state::{Counts, NotAMember, RoomState, RoomsFull, Settings};
+pub use state::{Counts, NotAMember, PublishRefused, RoomState, RoomsFull, Settings};

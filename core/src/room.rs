@@ -195,21 +195,13 @@ impl Room {
             .map(|(_, _, message)| message.clone())
     }
 
-    /// Remembers what a publish with `key` published; at most `max_keys` are kept, the
-    /// oldest forgotten first.
-    pub(crate) fn remember(
-        &mut self,
-        key: Arc<str>,
-        now: Timestamp,
-        message: Arc<ChatMessage>,
-        max_keys: usize,
-    ) {
-        if max_keys == 0 {
-            return;
-        }
-        while self.idempotency.len() >= max_keys {
-            self.idempotency.pop_front();
-        }
+    /// Keys remembered now (after [`Room::published_with`] forgot the old ones).
+    pub(crate) fn remembered_keys(&self) -> usize {
+        self.idempotency.len()
+    }
+
+    /// Remembers what a publish with `key` published (the caller checks the cap).
+    pub(crate) fn remember(&mut self, key: Arc<str>, now: Timestamp, message: Arc<ChatMessage>) {
         self.idempotency.push_back((key, now, message));
     }
 }

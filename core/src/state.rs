@@ -90,6 +90,27 @@ impl RoomsFull {
     }
 }
 
+/// Why a backend's publish was refused; nothing was published.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PublishRefused {
+    /// A new room was needed and every kept room is occupied.
+    RoomsFull(RoomsFull),
+    /// The room already remembers `IDEMPOTENCY_KEYS_MAX` keys, none of them older than
+    /// `IDEMPOTENCY_TTL_MS`: a new one could not be kept as long as promised.
+    TooManyKeys { max: usize },
+}
+
+impl PublishRefused {
+    pub fn message(&self) -> String {
+        match self {
+            PublishRefused::RoomsFull(full) => full.message(),
+            PublishRefused::TooManyKeys { max } => format!(
+                "the room remembers {max} Idempotency-Keys from the last IDEMPOTENCY_TTL_MS; try again later"
+            ),
+        }
+    }
+}
+
 /// The member named in a request is not in the room named with it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NotAMember;
@@ -189,18 +210,26 @@ impl RoomState {
         text: String,
         idempotency_key: Option<&str>,
         now: Timestamp,
-    ) -> Result<(Arc<ChatMessage>, Effects), RoomsFull> {
+    ) -> Result<(Arc<ChatMessage>, Effects), PublishRefused> {
         let keep_ms = self.settings.idempotency_ttl_ms as i64;
+        let max_keys = self.settings.idempotency_keys_max;
         if let (Some(key), Some(room)) = (idempotency_key, self.rooms.get_mut(room_name)) {
             if let Some(first) = room.published_with(key, now, keep_ms) {
                 return Ok((first, Effects::new()));
             }
+            // Every key is kept its whole time: a full room refuses a new one.
+            if room.remembered_keys() >= max_keys {
+                return Err(PublishRefused::TooManyKeys { max: max_keys });
+            }
         }
-        self.open_room(room_name, now)?;
+        if idempotency_key.is_some() && max_keys == 0 {
+            return Err(PublishRefused::TooManyKeys { max: 0 });
+        }
+        self.open_room(room_name, now)
+            .map_err(PublishRefused::RoomsFull)?;
         let message = self.post(room_name, Sender::Server, text.into(), now);
-        let max_keys = self.settings.idempotency_keys_max;
         if let (Some(key), Some(room)) = (idempotency_key, self.rooms.get_mut(room_name)) {
-            room.remember(key.into(), now, message.clone(), max_keys);
+            room.remember(key.into(), now, message.clone());
         }
         let mut effects = Effects::new();
         effects.send(Event::Message(message.clone()), room_audience(room_name));

@@ -6,7 +6,7 @@
 
 use std::sync::Arc;
 
-use hubbub_core::{Command, Counts, Effects, NotAMember, RoomState, RoomsFull, Settings};
+use hubbub_core::{Command, Counts, Effects, NotAMember, PublishRefused, RoomState, Settings};
 
 use super::sequencer::Answer;
 use crate::protocol::{
@@ -30,7 +30,7 @@ pub trait RoomBackend {
         room: RoomName,
         text: String,
         idempotency_key: Option<String>,
-    ) -> Answer<Result<(Arc<ChatMessage>, Effects), RoomsFull>>;
+    ) -> Answer<Result<(Arc<ChatMessage>, Effects), PublishRefused>>;
     /// Forgets the rooms kept past `ROOM_TTL_MS`; asked for every quarter second.
     fn expire_rooms(&mut self) -> Answer<()>;
     /// A backend's removal of a member from a room (`kicked`).
@@ -92,7 +92,7 @@ impl RoomBackend for InMemory {
         room: RoomName,
         text: String,
         idempotency_key: Option<String>,
-    ) -> Answer<Result<(Arc<ChatMessage>, Effects), RoomsFull>> {
+    ) -> Answer<Result<(Arc<ChatMessage>, Effects), PublishRefused>> {
         let key = idempotency_key.as_deref();
         Answer::Now(self.state.publish(&room, text, key, Timestamp::now()))
     }

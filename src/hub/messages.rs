@@ -16,7 +16,7 @@ use crate::{
         RoomsView,
     },
 };
-use hubbub_core::{Command, Counts, NotAMember, RoomsFull};
+use hubbub_core::{Command, Counts, NotAMember, PublishRefused};
 
 /// A connection on `/ws` has started; from now on it receives frames through `courier`.
 #[derive(Message)]
@@ -70,7 +70,7 @@ pub struct DescribeRoom {
 /// HTTP: a backend posts into a room as `server`, making it if need be. Fails when a
 /// new room is needed and every kept room is occupied.
 #[derive(Message)]
-#[rtype(result = "Result<Result<Arc<ChatMessage>, RoomsFull>, Unanswered>")]
+#[rtype(result = "Result<Result<Arc<ChatMessage>, PublishRefused>, Unanswered>")]
 pub struct Publish {
     pub room: RoomName,
     pub text: String,

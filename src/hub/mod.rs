@@ -372,7 +372,7 @@ impl Handler<DescribeCounts> for Hub {
 
 impl Handler<Publish> for Hub {
     type Result = ResponseFuture<
-        Result<Result<Arc<crate::protocol::ChatMessage>, hubbub_core::RoomsFull>, Unanswered>,
+        Result<Result<Arc<crate::protocol::ChatMessage>, hubbub_core::PublishRefused>, Unanswered>,
     >;
 
     fn handle(&mut self, msg: Publish, ctx: &mut Self::Context) -> Self::Result {

@@ -2,6 +2,7 @@
 //! remove a member from one.
 
 use actix_web::{error::JsonPayloadError, http::StatusCode, web, HttpRequest, HttpResponse};
+use hubbub_core::PublishRefused;
 use serde::{Deserialize, Serialize};
 
 use super::{error::ApiError, AppState};
@@ -180,10 +181,15 @@ pub async fn publish(
             seq: message.seq,
             at: message.at,
         })),
-        Err(full) => Err(ApiError::new(
+        Err(refused @ PublishRefused::RoomsFull(_)) => Err(ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,
             "rooms_full",
-            full.message(),
+            refused.message(),
+        )),
+        Err(refused @ PublishRefused::TooManyKeys { .. }) => Err(ApiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "too_many_idempotency_keys",
+            refused.message(),
         )),
     }
 }

@@ -16,7 +16,7 @@ use hubbub::{
         ChatMessage, DisplayName, LeaveReason, MemberId, PageLimit, RoomName, RoomView, RoomsView,
     },
 };
-use hubbub_core::{Command, Counts, Effects, NotAMember, RoomsFull};
+use hubbub_core::{Command, Counts, Effects, NotAMember, PublishRefused};
 use serde_json::json;
 
 use crate::{
@@ -80,7 +80,7 @@ impl RoomBackend for Late {
         room: RoomName,
         text: String,
         idempotency_key: Option<String>,
-    ) -> Answer<Result<(Arc<ChatMessage>, Effects), RoomsFull>> {
+    ) -> Answer<Result<(Arc<ChatMessage>, Effects), PublishRefused>> {
         let answer = self.inner.publish(room, text, idempotency_key);
         self.later(answer)
     }

@@ -21,9 +21,13 @@ use hubbub::{
     },
     transport::{Incoming, Reassembler, Violation},
 };
-use hubbub_core::cmd::{Echo, Join, Leave, ListRooms, Rename, Say, Whisper, Who};
+use hubbub_core::{
+    cmd::{Echo, Join, Leave, ListRooms, Rename, Say, Since, Whisper, Who},
+    protocol::{PageLimit, MAX_PAGE},
+};
 use proptest::{
     collection::{btree_map, vec},
+    option,
     prelude::*,
     sample::{select, Index},
 };
@@ -53,8 +57,11 @@ fn config() -> ProptestConfig {
 const TYPES: &[&str] = Command::NAMES;
 /// The commands that take a `room`.
 const ROOM_TYPES: &[&str] = &["join", "leave", "say", "who"];
-/// Field names clients use, so generated objects hit the decoder's real paths.
-const FIELDS: &[&str] = &["type", "room", "text", "ref", "name", "to"];
+/// Field names clients use, so generated objects hit the decoder's real paths (checked
+/// against the fuzz dictionary below).
+const FIELDS: &[&str] = &[
+    "type", "room", "text", "ref", "name", "to", "after", "limit", "since", "seq", "epoch",
+];
 
 /// Any string of up to `max_chars` characters, control characters included
 /// (proptest's `any::<String>()` leaves those out).
@@ -162,10 +169,20 @@ fn valid_command() -> impl Strategy<Value = (Map<String, Value>, Command)> {
             object(json!({"type": "echo", "text": text})),
             Command::Echo(Echo { text })
         )),
-        valid_room().prop_map(move |name| (
-            object(json!({"type": "join", "room": name})),
-            Command::Join(Join::room(room(&name)))
-        )),
+        (valid_room(), option::of((any::<u64>(), any_text(20)))).prop_map(move |(name, since)| {
+            let mut fields = object(json!({"type": "join", "room": name}));
+            if let Some((seq, epoch)) = &since {
+                fields.insert("since".into(), json!({"seq": seq, "epoch": epoch}));
+            }
+            let since = since.map(|(seq, epoch)| Since { seq, epoch });
+            (
+                fields,
+                Command::Join(Join {
+                    room: room(&name),
+                    since,
+                }),
+            )
+        }),
         valid_room().prop_map(move |name| (
             object(json!({"type": "leave", "room": name})),
             Command::Leave(Leave { room: room(&name) })
@@ -184,18 +201,42 @@ fn valid_command() -> impl Strategy<Value = (Map<String, Value>, Command)> {
                 text
             })
         )),
-        valid_room().prop_map(move |name| (
-            object(json!({"type": "who", "room": name})),
-            Command::Who(Who {
-                room: room(&name),
-                after: None,
-                limit: None
-            })
-        )),
-        Just((
-            object(json!({"type": "rooms"})),
-            Command::Rooms(ListRooms::default())
-        )),
+        (
+            valid_room(),
+            option::of(any::<u64>()),
+            option::of(1..=MAX_PAGE as u64)
+        )
+            .prop_map(move |(name, after, limit)| {
+                let mut fields = object(json!({"type": "who", "room": name}));
+                if let Some(after) = after {
+                    fields.insert("after".into(), Value::from(after.to_string()));
+                }
+                if let Some(limit) = limit {
+                    fields.insert("limit".into(), Value::from(limit));
+                }
+                let who = Who {
+                    room: room(&name),
+                    after: after.map(MemberId),
+                    limit: limit.map(|limit| PageLimit::parse(limit).expect("in range")),
+                };
+                (fields, Command::Who(who))
+            }),
+        (option::of(valid_room()), option::of(1..=MAX_PAGE as u64)).prop_map(
+            move |(after, limit)| {
+                let mut fields = object(json!({"type": "rooms"}));
+                if let Some(after) = &after {
+                    fields.insert("after".into(), Value::from(after.as_str()));
+                }
+                if let Some(limit) = limit {
+                    fields.insert("limit".into(), Value::from(limit));
+                }
+                let rooms = ListRooms {
+                    after: after.map(|after| room(&after)),
+                    limit: limit.map(|limit| PageLimit::parse(limit).expect("in range")),
+                };
+                (fields, Command::Rooms(rooms))
+            }
+        ),
         valid_name().prop_map(move |(sent, kept)| (
             object(json!({"type": "rename", "name": sent})),
             Command::Rename(Rename {
@@ -203,6 +244,19 @@ fn valid_command() -> impl Strategy<Value = (Map<String, Value>, Command)> {
             })
         )),
     ]
+}
+
+/// The fields a command may leave out (`join`'s `since`, the pages' `after` and
+/// `limit`); every other field of a command is required, and a string.
+const OPTIONAL_FIELDS: &[&str] = &["since", "after", "limit"];
+
+/// A generated command's required fields, `type` included.
+fn required_fields(fields: &Map<String, Value>) -> Vec<String> {
+    fields
+        .keys()
+        .filter(|name| !OPTIONAL_FIELDS.contains(&name.as_str()))
+        .cloned()
+        .collect()
 }
 
 /// The fields of a `json!({..})` object.
@@ -371,7 +425,7 @@ proptest! {
         reference in proptest::option::of(valid_ref()),
     ) {
         let mut fields = fields;
-        let names: Vec<String> = fields.keys().cloned().collect();
+        let names = required_fields(&fields);
         fields.remove(&names[which.index(names.len())]);
         let text = frame(&with_ref(fields, &reference), false);
         prop_assert_eq!(rejection(&text), (ErrorCode::MissingField, reference));
@@ -387,7 +441,7 @@ proptest! {
         reference in proptest::option::of(valid_ref()),
     ) {
         let mut fields = fields;
-        let names: Vec<String> = fields.keys().cloned().collect();
+        let names = required_fields(&fields);
         fields.insert(names[which.index(names.len())].clone(), value);
         let text = frame(&with_ref(fields, &reference), false);
         prop_assert_eq!(rejection(&text), (ErrorCode::BadJson, reference));
@@ -877,10 +931,28 @@ fn every_command_is_generated_and_in_the_fuzz_dictionary() {
         "valid_command() must generate every command"
     );
     let dictionary = include_str!("../../fuzz/decode_frame.dict");
+    for field in FIELDS {
+        assert!(
+            dictionary.contains(&format!("\"\\\"{field}\\\"\"")),
+            "fuzz/decode_frame.dict lacks the field {field:?}"
+        );
+    }
     for name in Command::NAMES {
         assert!(
             dictionary.contains(&format!("\"\\\"{name}\\\"\"")),
             "fuzz/decode_frame.dict lacks the command type {name:?}"
+        );
+    }
+}
+
+/// The config fuzzer's dictionary names every variable the config reads.
+#[test]
+fn the_config_fuzz_dictionary_names_every_variable() {
+    let dictionary = include_str!("../../fuzz/config_vars.dict");
+    for variable in VARIABLES {
+        assert!(
+            dictionary.contains(&format!("\"{variable}=\"")),
+            "fuzz/config_vars.dict lacks {variable}"
         );
     }
 }

@@ -1,5 +1,6 @@
 //! `leave`: the member leaves a room; it gets `left`, the others `member_left` with
-//! reason `leave` (in a big room, a later `member_count`). The last member out takes the room, its history and `seq` with it.
+//! reason `leave` (in a big room, a later `member_count`). A room its last member left
+//! is kept for `ROOM_TTL_MS` (see `RoomState::leave_room`).
 
 use serde::Deserialize;
 

@@ -22,7 +22,7 @@ use hubbub_core::{
         decode, ChatMessage, DisplayName, ErrorCode, Event, Inbound, LeaveReason, Member, MemberId,
         PageLimit, RoomName, RoomView, Timestamp,
     },
-    Audience, Command, Counts, Effect, Effects, NotAMember, RoomState, RoomsFull, Settings,
+    Audience, Command, Counts, Effect, Effects, NotAMember, PublishRefused, RoomState, Settings,
 };
 
 /// The time of a test hub's first operation: 2026-12-01T09:00:00.000Z.
@@ -215,7 +215,7 @@ impl TestHub {
         &mut self,
         room_name: &str,
         text: &str,
-    ) -> Result<(Arc<ChatMessage>, Outcome), RoomsFull> {
+    ) -> Result<(Arc<ChatMessage>, Outcome), PublishRefused> {
         self.publish_with_key(room_name, text, None)
     }
 
@@ -226,7 +226,7 @@ impl TestHub {
         room_name: &str,
         text: &str,
         key: Option<&str>,
-    ) -> Result<(Arc<ChatMessage>, Outcome), RoomsFull> {
+    ) -> Result<(Arc<ChatMessage>, Outcome), PublishRefused> {
         let now = self.tick();
         let published = self
             .state
@@ -730,7 +730,7 @@ pub fn texts(events: &[Event]) -> Vec<String> {
         .collect()
 }
 
-/// Every leave reason there is.
+/// Every reason a connection ends (`kicked` is a room's, not a connection's).
 pub const REASONS: [LeaveReason; 4] = [
     LeaveReason::Leave,
     LeaveReason::Disconnect,

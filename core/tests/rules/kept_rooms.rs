@@ -62,15 +62,20 @@ fn a_rejoin_within_the_ttl_goes_on_from_the_rooms_seq_with_its_epoch() {
 
 #[test]
 fn looking_at_an_empty_room_does_not_extend_it() {
-    let mut hub = kept_five_seconds();
+    let mut hub = TestHub::with(|s| {
+        s.room_ttl_ms = 5_000;
+        s.max_rooms_per_connection = 1;
+    });
+    let bob = hub.member_of("bob", "elsewhere");
     let ann = hub.member_of("ann", "lobby");
     hub.apply(ann, leave("lobby"));
     // Looks a second apart: who, the views, rooms, and a join refused at the
-    // connection's room limit.
+    // connection's room limit (bob is in as many rooms as he may be).
     hub.apply(ann, who("lobby"));
     let _ = hub.state().whole_room(&room("lobby"));
-    hub.apply(ann, who("lobby"));
     hub.apply(ann, rooms());
+    let refused = hub.apply(bob, join("lobby"));
+    assert_eq!(refused.trace(), ["error too_many_rooms -> reply:bob"]);
     hub.apply(ann, who("lobby"));
     // Five seconds after the leave.
     hub.expire();

@@ -133,3 +133,32 @@ fn published_and_said_messages_share_the_rooms_seq() {
     }
     assert_eq!(seqs(&seen), [1, 2, 3, 4, 5, 6]);
 }
+
+#[test]
+fn every_key_is_kept_its_whole_time_so_a_room_full_of_young_keys_refuses_a_new_one() {
+    let mut hub = TestHub::with(|s| {
+        s.idempotency_ttl_ms = 5_000;
+        s.idempotency_keys_max = 2;
+    });
+    let ann = hub.member_of("ann", "lobby");
+    hub.publish_with_key("lobby", "a", Some("k1")).unwrap();
+    hub.publish_with_key("lobby", "b", Some("k2")).unwrap();
+    let before = hub.snapshot();
+    assert_eq!(
+        hub.publish_with_key("lobby", "c", Some("k3")).err(),
+        Some(hubbub_core::PublishRefused::TooManyKeys { max: 2 })
+    );
+    assert_eq!(hub.snapshot(), before, "nothing published");
+    // A retry of a remembered key still answers; a publish without a key still goes.
+    assert!(hub
+        .publish_with_key("lobby", "a", Some("k1"))
+        .unwrap()
+        .1
+        .is_empty());
+    hub.publish("lobby", "no key").unwrap();
+    // Once the first keys are older than the TTL, new ones fit again.
+    for _ in 0..5 {
+        hub.apply(ann, say("lobby", "time passes"));
+    }
+    hub.publish_with_key("lobby", "c", Some("k3")).unwrap();
+}
