@@ -39,6 +39,7 @@ pub const VARIABLES: &[&str] = &[
     "RATE_LIMIT_STRIKES",
     "HANDSHAKE_TIMEOUT_MS",
     "ALLOWED_ORIGINS",
+    "API_KEY",
 ];
 
 /// Everything the server can be told at start-up.
@@ -121,6 +122,30 @@ pub struct Config {
     /// `Origin`s allowed to open WebSockets (exact match, e.g. `https://chat.example`);
     /// empty allows any. Requests without `Origin` (non-browser clients) are allowed.
     pub allowed_origins: Vec<String>,
+    /// With it set, every `/api/*` request and `/metrics` need
+    /// `Authorization: Bearer <API_KEY>` (else 401); `/healthz` stays open.
+    pub api_key: Option<Secret>,
+}
+
+/// A secret from the configuration: shown as `Secret(..)`, never as itself, so a config
+/// printed in a log or an error does not leak it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(std::sync::Arc<str>);
+
+impl Secret {
+    pub fn new(value: &str) -> Self {
+        Self(value.into())
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(..)")
+    }
 }
 
 impl Default for Config {
@@ -154,6 +179,7 @@ impl Default for Config {
             rate_limit_strikes: 10,
             handshake_timeout: Duration::from_millis(5_000),
             allowed_origins: Vec::new(),
+            api_key: None,
         }
     }
 }
@@ -310,6 +336,9 @@ impl Config {
         }
         if let Some(v) = get("ALLOWED_ORIGINS") {
             config.allowed_origins = parse_origins(v)?;
+        }
+        if let Some(v) = get("API_KEY") {
+            config.api_key = Some(Secret::new(v));
         }
         config.validate()?;
         Ok(config)

@@ -86,6 +86,7 @@ impl Application {
             settings: Arc::new(connection_settings(&config)),
             shutdown: shutdown.clone(),
             metrics: metrics.clone(),
+            api_key: config.api_key.clone(),
         };
         let static_dir = config.static_dir.clone();
         // Runs once per worker thread, on that thread: each gets its own plumbing, bound

@@ -3,6 +3,7 @@
 //! type for all of them (`error.rs`).
 
 pub mod api;
+mod api_key;
 pub mod error;
 pub mod health;
 pub mod metrics;
@@ -11,7 +12,7 @@ pub mod ws;
 use std::{rc::Rc, sync::Arc};
 
 use actix::Addr;
-use actix_web::web;
+use actix_web::{middleware::from_fn, web};
 
 use crate::{
     admission::Admission,
@@ -32,6 +33,8 @@ pub struct AppState {
     pub shutdown: Shutdown,
     /// Every thread's counters, added up by `/metrics` and `/api/stats`.
     pub metrics: Arc<Metrics>,
+    /// `API_KEY`, which `/api/*` and `/metrics` require when it is set.
+    pub api_key: Option<crate::config::Secret>,
 }
 
 /// Registers every route; the page is served last so it never shadows an API path.
@@ -50,9 +53,14 @@ pub fn configure(
         .route("/ws", web::get().to(ws::hub_socket))
         .route("/echo", web::get().to(ws::echo_socket))
         .route("/healthz", web::get().to(health::healthz))
-        .route("/metrics", web::get().to(metrics::metrics))
+        .service(
+            web::resource("/metrics")
+                .wrap(from_fn(api_key::require_api_key))
+                .route(web::get().to(metrics::metrics)),
+        )
         .service(
             web::scope("/api")
+                .wrap(from_fn(api_key::require_api_key))
                 .route("/stats", web::get().to(api::stats))
                 .route("/rooms", web::get().to(api::list_rooms))
                 .route("/rooms/{room}", web::get().to(api::get_room))

@@ -7,6 +7,7 @@ mod helpers;
 
 mod abuse;
 mod abuse_limits;
+mod api_key;
 mod backend_seam;
 mod big_rooms;
 mod commands;

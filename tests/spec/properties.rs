@@ -604,7 +604,7 @@ const NUMERIC: &[(&str, Field)] = &[
     }),
 ];
 /// The variables that take text.
-const TEXTUAL: [&str; 3] = ["HOST", "STATIC_DIR", "ALLOWED_ORIGINS"];
+const TEXTUAL: [&str; 4] = ["HOST", "STATIC_DIR", "ALLOWED_ORIGINS", "API_KEY"];
 
 fn numeric(variable: &str) -> Option<Field> {
     NUMERIC
