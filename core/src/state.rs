@@ -576,14 +576,19 @@ impl RoomState {
         text: Arc<str>,
         now: Timestamp,
     ) -> Arc<ChatMessage> {
-        self.unindex_idle(name);
+        // One lookup: a say is the hot path. Only an empty room (a publish into it) is
+        // in the idle index, and its place there moves with its last use.
         let room = self
             .rooms
             .get_mut(name)
             .expect("post is only called for a room that exists");
+        let was_used = room.is_empty().then_some(room.last_used);
         let (message, grew) = room.post(name, from, text, now);
+        if let Some(was_used) = was_used {
+            self.idle.remove(&(was_used, name.clone()));
+            self.idle.insert((room.last_used, name.clone()));
+        }
         self.history_bytes = self.history_bytes.saturating_add_signed(grew);
-        self.index_idle(name);
         self.keep_history_budget();
         message
     }
