@@ -14,6 +14,16 @@ use crate::helpers::{
     resident_bytes, spawn_app, spawn_app_alone, spawn_app_with, Client, TestApp, DEADLINE,
 };
 
+/// The `seq` of each message in a `joined`'s history, oldest first.
+fn history_seqs(joined: &Value) -> Vec<u64> {
+    joined["history"]
+        .as_array()
+        .expect("joined has a history")
+        .iter()
+        .map(|m| m["seq"].as_u64().expect("a message has a seq"))
+        .collect()
+}
+
 /// Says `text` into `room` and waits for it to come back.
 async fn say(client: &mut Client, room: &str, text: &str) -> Value {
     client
@@ -240,12 +250,7 @@ async fn resuming_is_refused_for_a_gap_past_the_history_a_wrong_epoch_or_a_seq_b
             .await;
         let joined = bob.wait_for("joined").await;
         assert_eq!(joined["recovered"], false, "{why}");
-        let seqs: Vec<u64> = joined["history"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|m| m["seq"].as_u64().unwrap())
-            .collect();
+        let seqs = history_seqs(&joined);
         assert_eq!(seqs, [4, 5, 6], "the usual history: {why}");
     }
     // A `since` that is not an object of seq and epoch is bad_json.
@@ -293,12 +298,7 @@ async fn resuming_while_the_room_is_flooded_misses_nothing_and_repeats_nothing()
         .await;
     let joined = ann.expect("joined").await;
     assert_eq!(joined["recovered"], true);
-    let mut seqs: Vec<u64> = joined["history"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|m| m["seq"].as_u64().unwrap())
-        .collect();
+    let mut seqs = history_seqs(&joined);
     let last = 10 + FLOOD;
     while seqs.last().copied().unwrap_or(seen) < last {
         let event = ann.next_event().await;
