@@ -32,10 +32,8 @@ if [ -n "$BASELINE" ] && [ ! -x "$BASELINE/hubbub" ]; then
     exit 2
 fi
 
-# The same as scripts/bench.sh: no rate limit, connection caps above the test, a large
-# outbound budget.
-HUBBUB_SETTINGS=(RATE_LIMIT_PER_S=0 MAX_CONNECTIONS=100000 MAX_CONNECTIONS_PER_IP=100000
-    MAX_PENDING_BYTES=$((64 * 1024 * 1024)) SHUTDOWN_TIMEOUT_MS=1000)
+# shellcheck source=scripts/bench-lib.sh
+. scripts/bench-lib.sh
 
 echo "== cargo build --release -p hubbub -p hubbub-bench"
 cargo build --release -p hubbub -p hubbub-bench --locked --quiet
@@ -53,41 +51,15 @@ fi
 # Every member is a file descriptor on both sides.
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 
-free_port() {
-    python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
-
-SERVER_PID=
 # start_server BINARY LOG: a fresh server on a free port; sets SERVER_PID and SERVER_URL.
 start_server() {
     local binary=$1 log=$2 port
     port=$(free_port)
-    env PORT="$port" RUST_LOG=warn "${HUBBUB_SETTINGS[@]}" "${PIN_SERVER[@]}" "$binary" >"$log" 2>&1 &
+    env PORT="$port" RUST_LOG=warn "${LOAD_TEST_SETTINGS[@]}" "${PIN_SERVER[@]}" "$binary" >"$log" 2>&1 &
     SERVER_PID=$!
-    SERVER_URL="ws://127.0.0.1:$port"
-    for _ in $(seq 1 100); do
-        if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
-            return 0
-        fi
-        kill -0 "$SERVER_PID" 2>/dev/null || break
-        sleep 0.1
-    done
-    echo "bench-rooms: $binary did not start; its log ($log):" >&2
-    tail -20 "$log" >&2
-    exit 1
+    wait_until_listening "$port" "$log" "$binary"
 }
 
-stop_server() {
-    [ -n "$SERVER_PID" ] || return 0
-    kill -TERM "$SERVER_PID" 2>/dev/null || true
-    for _ in $(seq 1 50); do
-        kill -0 "$SERVER_PID" 2>/dev/null || break
-        sleep 0.1
-    done
-    kill -KILL "$SERVER_PID" 2>/dev/null || true
-    wait "$SERVER_PID" 2>/dev/null || true
-    SERVER_PID=
-}
 trap stop_server EXIT
 
 FAILURES=0

@@ -36,18 +36,13 @@ TARGET_DIR=${CARGO_TARGET_DIR:-target}
 OUT=${BENCH_OUT:-target/bench}
 mkdir -p "$OUT/logs"
 
-free_port() {
-    python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
+# shellcheck source=scripts/bench-lib.sh
+. scripts/bench-lib.sh
 
-SERVER_PID=
-SERVER_URL=
 PIN_SERVER=()
 PIN_CLIENT=()
-# What hubbub is started with for a load test: no rate limit, connection caps above the
-# test, a large outbound budget for flat-out fan-out. The smoke keeps the defaults.
-HUBBUB_SETTINGS=(RATE_LIMIT_PER_S=0 MAX_CONNECTIONS=100000 MAX_CONNECTIONS_PER_IP=100000
-    MAX_PENDING_BYTES=$((64 * 1024 * 1024)) SHUTDOWN_TIMEOUT_MS=1000)
+HUBBUB_SETTINGS=("${LOAD_TEST_SETTINGS[@]}")
+# The smoke keeps the defaults.
 [ "$MODE" = smoke ] && HUBBUB_SETTINGS=(SHUTDOWN_TIMEOUT_MS=1000)
 
 # start_server KIND [VAR=value ...]: starts $BIN/KIND on a free port; sets SERVER_PID
@@ -63,32 +58,9 @@ start_server() {
     case "$kind" in hubbub | baseline) settings+=("${HUBBUB_SETTINGS[@]}") ;; esac
     env "${settings[@]}" "$@" "${PIN_SERVER[@]}" "$binary" >"$log" 2>&1 &
     SERVER_PID=$!
-    SERVER_URL="ws://127.0.0.1:$port"
-    for _ in $(seq 1 100); do
-        if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
-            return 0
-        fi
-        if ! kill -0 "$SERVER_PID" 2>/dev/null; then
-            break
-        fi
-        sleep 0.1
-    done
-    echo "bench: $kind did not start; its log ($log):" >&2
-    tail -20 "$log" >&2
-    exit 1
+    wait_until_listening "$port" "$log" "$kind"
 }
 
-stop_server() {
-    [ -n "$SERVER_PID" ] || return 0
-    kill -TERM "$SERVER_PID" 2>/dev/null || true
-    for _ in $(seq 1 50); do
-        kill -0 "$SERVER_PID" 2>/dev/null || break
-        sleep 0.1
-    done
-    kill -KILL "$SERVER_PID" 2>/dev/null || true
-    wait "$SERVER_PID" 2>/dev/null || true
-    SERVER_PID=
-}
 trap stop_server EXIT
 
 FAILURES=0

@@ -201,3 +201,13 @@ async fn a_zero_member_count_interval_or_a_big_room_cap_below_one_stops_the_star
     // A `joined` list longer than one page would be a page nobody can ask for.
     assert_refused(&[("JOINED_MEMBERS_MAX", "1001")], "JOINED_MEMBERS_MAX").await;
 }
+
+#[actix_web::test]
+async fn kept_room_limits_out_of_range_stop_the_start_naming_them() {
+    // The protocol promises a retry five minutes: a shorter key TTL is refused.
+    assert_refused(&[("IDEMPOTENCY_TTL_MS", "299999")], "IDEMPOTENCY_TTL_MS").await;
+    assert_refused(&[("IDEMPOTENCY_KEYS_MAX", "0")], "IDEMPOTENCY_KEYS_MAX").await;
+    assert_refused(&[("MAX_ROOMS_TOTAL", "0")], "MAX_ROOMS_TOTAL").await;
+    assert_refused(&[("ROOM_TTL_MS", "-1")], "ROOM_TTL_MS").await;
+    assert_refused(&[("HISTORY_MAX_BYTES", "lots")], "HISTORY_MAX_BYTES").await;
+}

@@ -1,0 +1,45 @@
+# Shared by scripts/bench.sh and scripts/bench-rooms.sh (sourced, not run): a free port,
+# a server's start-up wait and its stop, and the settings hubbub runs a load test with.
+
+# What hubbub is started with for a load test: no rate limit, connection caps above the
+# test, a large outbound budget for flat-out fan-out.
+LOAD_TEST_SETTINGS=(RATE_LIMIT_PER_S=0 MAX_CONNECTIONS=100000 MAX_CONNECTIONS_PER_IP=100000
+    MAX_PENDING_BYTES=$((64 * 1024 * 1024)) SHUTDOWN_TIMEOUT_MS=1000)
+
+SERVER_PID=
+SERVER_URL=
+
+free_port() {
+    python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+# wait_until_listening PORT LOG WHAT: waits (10 s at most) for the server just started
+# as SERVER_PID to accept on PORT; sets SERVER_URL. If it dies or never listens, prints
+# the end of its LOG and exits.
+wait_until_listening() {
+    local port=$1 log=$2 what=$3
+    SERVER_URL="ws://127.0.0.1:$port"
+    for _ in $(seq 1 100); do
+        if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+            return 0
+        fi
+        kill -0 "$SERVER_PID" 2>/dev/null || break
+        sleep 0.1
+    done
+    echo "$(basename "$0"): $what did not start; its log ($log):" >&2
+    tail -20 "$log" >&2
+    exit 1
+}
+
+# stop_server: SIGTERM, then SIGKILL after 5 s; safe to call with no server running.
+stop_server() {
+    [ -n "$SERVER_PID" ] || return 0
+    kill -TERM "$SERVER_PID" 2>/dev/null || true
+    for _ in $(seq 1 50); do
+        kill -0 "$SERVER_PID" 2>/dev/null || break
+        sleep 0.1
+    done
+    kill -KILL "$SERVER_PID" 2>/dev/null || true
+    wait "$SERVER_PID" 2>/dev/null || true
+    SERVER_PID=
+}
