@@ -45,8 +45,8 @@ use crate::{
     fanout::run_nonce,
     hub,
     idle::raise_open_files,
-    probe::{CpuSample, CpuUsage, ServerProbe},
-    report::{self, Cpu, ErrorLog, Summary},
+    probe::{CpuUsage, ServerProbe},
+    report::{self, Cpu, CpuProbes, CpuSamples, ErrorLog, Summary},
 };
 
 /// How often CPU times are sampled while a round runs: the tick of `/proc`'s clock.
@@ -127,7 +127,7 @@ impl Measure for JoinsArgs {
         let target = Target::parse(&self.common.url)?;
         let server = self.common.server_pid.map(ServerProbe::new).transpose()?;
         raise_open_files(self.members as u64 + SPARE_FDS)?;
-        let probes = Probes::new(server);
+        let probes = CpuProbes::new(server);
         let errors = Arc::new(ErrorLog::default());
         let nonce = run_nonce();
         let mut outcomes = Vec::new();
@@ -144,7 +144,7 @@ impl JoinsArgs {
     async fn round(
         &self,
         target: &Target,
-        probes: Probes,
+        probes: CpuProbes,
         room: String,
         errors: &Arc<ErrorLog>,
     ) -> Result<Outcome, String> {
@@ -169,7 +169,7 @@ impl JoinsArgs {
 
         // The join storm.
         let delivered_before = frames_delivered(target, errors).await;
-        let (join_from, join_start) = (probes.sample(), Instant::now());
+        let (join_from, join_start) = (probes.sample(None), Instant::now());
         phase.send_replace(Phase::Joining);
         let quiet = Duration::from_millis(self.quiet_ms);
         let all_joined = || state.joined() + state.closed() >= members;
@@ -186,7 +186,7 @@ impl JoinsArgs {
 
         // The leave storm.
         state.storm.store(LEAVE_STORM, Ordering::SeqCst);
-        let (leave_from, leave_start) = (probes.sample(), Instant::now());
+        let (leave_from, leave_start) = (probes.sample(None), Instant::now());
         phase.send_replace(Phase::Leaving);
         let all_left = || state.left() + state.closed() >= members;
         if !state
@@ -850,55 +850,16 @@ struct Outcome {
     closed: usize,
 }
 
-/// CPU time of the server, its main thread (where hubbub's hub runs) and the load
-/// generator.
-#[derive(Debug, Clone, Copy)]
-struct Probes([Option<ServerProbe>; 3]);
-
-type Samples = [Option<CpuSample>; 3];
-
-impl Probes {
-    fn new(server: Option<ServerProbe>) -> Self {
-        Self([
-            server,
-            server.map(|server| server.main_thread()),
-            ServerProbe::new(std::process::id()).ok(),
-        ])
-    }
-
-    fn server(&self) -> Option<ServerProbe> {
-        self.0[0]
-    }
-
-    /// A failed read (the server gone) leaves a gap: its figures are missing, and the
-    /// run's other checks say why.
-    fn sample(&self) -> Samples {
-        self.0.map(|probe| probe.and_then(|probe| probe.cpu().ok()))
-    }
-
-    fn usage(&self, from: Samples, to: Samples) -> Cpu {
-        let usage = |i: usize| match (self.0[i], from[i], to[i]) {
-            (Some(probe), Some(from), Some(to)) => Some(probe.usage(from, to)),
-            _ => None,
-        };
-        Cpu {
-            server: usage(0),
-            server_main_thread: usage(1),
-            client: usage(2),
-        }
-    }
-}
-
 /// CPU samples every [`SAMPLE_EVERY`] while a round runs: a storm's end is known only
 /// once the server has been quiet for a while, and its CPU time is looked up then.
 struct Timeline {
-    probes: Probes,
-    samples: Arc<Mutex<Vec<(Instant, Samples)>>>,
+    probes: CpuProbes,
+    samples: Arc<Mutex<Vec<(Instant, CpuSamples)>>>,
     sampler: JoinHandle<()>,
 }
 
 impl Timeline {
-    fn start(probes: Probes) -> Self {
+    fn start(probes: CpuProbes) -> Self {
         let samples = Arc::new(Mutex::new(Vec::new()));
         let sampler = tokio::spawn({
             let samples = samples.clone();
@@ -907,7 +868,7 @@ impl Timeline {
                 every.set_missed_tick_behavior(MissedTickBehavior::Delay);
                 loop {
                     every.tick().await;
-                    let sample = probes.sample();
+                    let sample = probes.sample(None);
                     let at = Instant::now();
                     samples
                         .lock()
@@ -924,11 +885,11 @@ impl Timeline {
     }
 
     /// The first sample taken at or after `at` (one taken now if there is none yet).
-    fn at(&self, at: Instant) -> Samples {
+    fn at(&self, at: Instant) -> CpuSamples {
         let samples = self.samples.lock().unwrap_or_else(PoisonError::into_inner);
         match samples.iter().find(|(taken, _)| *taken >= at) {
             Some((_, sample)) => *sample,
-            None => self.probes.sample(),
+            None => self.probes.sample(None),
         }
     }
 

@@ -78,16 +78,54 @@ impl Window {
     /// Samples the server's CPU (when there is a probe) and the load generator's own at
     /// `measure_from` and `deadline`, sleeping until each.
     pub async fn sample_cpu(&self, server: Option<ServerProbe>, errors: &ErrorLog) -> Cpu {
-        let probes = [
+        let probes = CpuProbes::new(server);
+        tokio::time::sleep_until(self.measure_from.into()).await;
+        let from = probes.sample(Some(errors));
+        tokio::time::sleep_until(self.deadline.into()).await;
+        let to = probes.sample(Some(errors));
+        probes.usage(from, to)
+    }
+}
+
+/// CPU time of the server, its main thread (where hubbub's hub runs) and the load
+/// generator, read together.
+#[derive(Debug, Clone, Copy)]
+pub struct CpuProbes([Option<ServerProbe>; 3]);
+
+/// One reading of each of [`CpuProbes`]; a failed read is a gap.
+pub type CpuSamples = [Option<CpuSample>; 3];
+
+impl CpuProbes {
+    pub fn new(server: Option<ServerProbe>) -> Self {
+        Self([
             server,
             server.map(|server| server.main_thread()),
             ServerProbe::new(std::process::id()).ok(),
-        ];
-        tokio::time::sleep_until(self.measure_from.into()).await;
-        let from = probes.map(|probe| sample(probe, errors));
-        tokio::time::sleep_until(self.deadline.into()).await;
-        let to = probes.map(|probe| sample(probe, errors));
-        let usage = |i: usize| match (probes[i], from[i], to[i]) {
+        ])
+    }
+
+    pub fn server(&self) -> Option<ServerProbe> {
+        self.0[0]
+    }
+
+    /// Reads every probe; a failed read is recorded in `errors` when given (a server
+    /// gone mid-run leaves a gap that the run's other checks explain).
+    pub fn sample(&self, errors: Option<&ErrorLog>) -> CpuSamples {
+        self.0.map(|probe| {
+            probe?
+                .cpu()
+                .map_err(|err| {
+                    if let Some(errors) = errors {
+                        errors.record(format!("CPU time: {err}"));
+                    }
+                })
+                .ok()
+        })
+    }
+
+    /// What each probe used from `from` to `to`.
+    pub fn usage(&self, from: CpuSamples, to: CpuSamples) -> Cpu {
+        let usage = |i: usize| match (self.0[i], from[i], to[i]) {
             (Some(probe), Some(from), Some(to)) => Some(probe.usage(from, to)),
             _ => None,
         };
@@ -107,13 +145,6 @@ pub struct Cpu {
     pub server_main_thread: Option<CpuUsage>,
     /// The load generator itself: near 100% per thread, it measured itself, not the server.
     pub client: Option<CpuUsage>,
-}
-
-fn sample(probe: Option<ServerProbe>, errors: &ErrorLog) -> Option<CpuSample> {
-    probe?
-        .cpu()
-        .map_err(|err| errors.record(format!("CPU time: {err}")))
-        .ok()
 }
 
 /// Latency in microseconds, 1 us to 60 s at 3 significant digits (one per connection in
