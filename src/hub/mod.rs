@@ -143,7 +143,7 @@ impl Hub {
         if reference.is_none() {
             if let Some(room) = self.room_including_requester(to, requester) {
                 // Without a `ref` the requester's copy is the room's: one post per worker.
-                return self.broadcast(&room, &frame, None);
+                return self.broadcast(room, &frame, None);
             }
         }
         for audience in to.iter() {
@@ -165,11 +165,11 @@ impl Hub {
 
     /// The room of recipients "the requester, and the room but the requester" when the
     /// requester is subscribed to that room: the same as "the whole room".
-    fn room_including_requester(
+    fn room_including_requester<'to>(
         &self,
-        to: &Recipients,
+        to: &'to Recipients,
         requester: Option<MemberId>,
-    ) -> Option<RoomName> {
+    ) -> Option<&'to RoomName> {
         let requester = requester?;
         let room = match to.as_pair() {
             (Audience::Requester, Some(Audience::Room { room, except }))
@@ -183,7 +183,7 @@ impl Hub {
         self.subscribers
             .get(room)
             .is_some_and(|s| s.contains(requester))
-            .then(|| room.clone())
+            .then_some(room)
     }
 
     /// Queues a frame for one member of this node.
