@@ -7,7 +7,7 @@
 
 use std::{collections::HashMap, fmt, path::PathBuf, time::Duration};
 
-use hubbub_core::protocol::MAX_PAGE;
+use hubbub_core::protocol::{NodeId, MAX_PAGE};
 
 /// Every variable [`Config::from_vars`] reads, in `.env.example` order.
 pub const VARIABLES: &[&str] = &[
@@ -40,6 +40,7 @@ pub const VARIABLES: &[&str] = &[
     "HANDSHAKE_TIMEOUT_MS",
     "ALLOWED_ORIGINS",
     "API_KEY",
+    "NODE_ID",
 ];
 
 /// Everything the server can be told at start-up.
@@ -125,6 +126,10 @@ pub struct Config {
     /// With it set, every `/api/*` request and `/metrics` need
     /// `Authorization: Bearer <API_KEY>` (else 401); `/healthz` stays open.
     pub api_key: Option<Secret>,
+    /// This server process's id, in `welcome.node` and the logs. Generated at every
+    /// start unless set, so two processes (or one before and after a restart) never
+    /// share one; set it to give a node a name an operator recognises.
+    pub node_id: NodeId,
 }
 
 /// A secret from the configuration: shown as `Secret(..)`, never as itself, so a config
@@ -180,8 +185,24 @@ impl Default for Config {
             handshake_timeout: Duration::from_millis(5_000),
             allowed_origins: Vec::new(),
             api_key: None,
+            node_id: generated_node_id(),
         }
     }
+}
+
+/// 12 hex digits from the OS's randomness (which std seeds its hashers with) and the
+/// clock: unique per process start in practice (48 bits), short enough to read in a log.
+fn generated_node_id() -> NodeId {
+    use std::hash::{BuildHasher, Hasher};
+    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+    hasher.write_u128(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_nanos(),
+    );
+    let id = format!("{:012x}", hasher.finish() & 0xffff_ffff_ffff);
+    NodeId::parse(&id).expect("12 hex digits are a valid node id")
 }
 
 /// A setting that could not be used; names the variable so the operator can fix it.
@@ -339,6 +360,12 @@ impl Config {
         }
         if let Some(v) = get("API_KEY") {
             config.api_key = Some(Secret::new(v));
+        }
+        if let Some(v) = get("NODE_ID") {
+            config.node_id = NodeId::parse(v).map_err(|problem| ConfigError {
+                variable: "NODE_ID".into(),
+                problem,
+            })?;
         }
         config.validate()?;
         Ok(config)

@@ -25,6 +25,7 @@ async fn main() -> std::io::Result<()> {
     };
     raise_open_file_limit(&config);
     let bind = config.bind_address();
+    let node = config.node_id.clone();
     // Listen for signals before announcing the port, so a SIGTERM right after start-up
     // already shuts down gracefully.
     let signal = shutdown_signal();
@@ -32,7 +33,11 @@ async fn main() -> std::io::Result<()> {
         log::error!("cannot listen on {bind}: {err}");
         err
     })?;
-    log::info!("listening on http://{}:{}", host_of(&bind), app.port());
+    log::info!(
+        "node {node} listening on http://{}:{}",
+        host_of(&bind),
+        app.port()
+    );
     let controller = app.controller();
     actix_web::rt::spawn(async move {
         signal.await;

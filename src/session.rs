@@ -24,8 +24,8 @@ use crate::{
     admission::Ticket,
     hub::messages::{Connect, Disconnect, FromMember},
     protocol::{
-        self, Command, DisplayName, Event, Inbound, LeaveReason, Limits, MemberId, ProtocolError,
-        Ref, RoomName, Timestamp, PROTOCOL_VERSION,
+        self, Command, DisplayName, Event, Inbound, LeaveReason, Limits, MemberId, NodeId,
+        ProtocolError, Ref, RoomName, Timestamp, PROTOCOL_VERSION,
     },
     rate_limit::{RateLimiter, Verdict},
     shutdown::{GoingAway, Subscription},
@@ -52,6 +52,8 @@ pub struct ConnectionSettings {
     pub rate_limit_per_s: u32,
     pub rate_limit_burst: u32,
     pub rate_limit_strikes: u32,
+    /// This server's `NODE_ID`, told in `welcome.node`.
+    pub node: NodeId,
 }
 
 impl ConnectionSettings {
@@ -262,6 +264,7 @@ impl Actor for Session {
             heartbeat_ms: self.settings.heartbeat_interval.as_millis() as u64,
             timeout_ms: self.settings.client_timeout.as_millis() as u64,
             limits: self.settings.limits.clone(),
+            node: self.settings.node.clone(),
         };
         self.reply(ctx, None, &welcome);
         for error in start.query_errors {

@@ -82,7 +82,7 @@ impl Application {
         let state = AppState {
             hub: hub.clone(),
             admission: admission.clone(),
-            ids: MemberIds::default(),
+            ids: MemberIds::starting_now(),
             settings: Arc::new(connection_settings(&config)),
             shutdown: shutdown.clone(),
             metrics: metrics.clone(),
@@ -177,6 +177,7 @@ fn connection_settings(config: &Config) -> ConnectionSettings {
         rate_limit_per_s: config.rate_limit_per_s,
         rate_limit_burst: config.rate_limit_burst,
         rate_limit_strikes: config.rate_limit_strikes,
+        node: config.node_id.clone(),
         limits: Limits {
             max_message_bytes: config.max_message_bytes,
             max_rooms: config.max_rooms_per_connection,

@@ -35,7 +35,7 @@ use tokio::sync::oneshot;
 use crate::{
     courier::{Addressees, CourierHandle, Post},
     metrics::Counters,
-    protocol::{ref_spliced, Event, MemberId, Ref, RoomName},
+    protocol::{ref_spliced, Event, MemberId, Ref, RoomName, Timestamp},
 };
 use backend::RoomBackend;
 use messages::*;
@@ -43,14 +43,32 @@ use sequencer::{then, Answer, Sequenced, Sequencer};
 use subscribers::Subscribers;
 
 /// Hands out member ids. Shared with the `/ws` route, so a connection knows its id
-/// before its actor starts (no placeholder id); ids are never reused while the server
-/// runs.
-#[derive(Debug, Clone, Default)]
-pub struct MemberIds(Arc<AtomicU64>);
+/// before its actor starts (no placeholder id).
+///
+/// Ids are never reused, across restarts too (a client that kept an id from before a
+/// restart must not find it naming someone else): they count up from the start time in
+/// microseconds, which a later start exceeds unless this one handed out more than a
+/// million ids per second of its life. They stay below 2^53, so a JavaScript client that
+/// parses one as a number loses nothing.
+#[derive(Debug, Clone)]
+pub struct MemberIds {
+    first: u64,
+    next: Arc<AtomicU64>,
+}
 
 impl MemberIds {
-    pub fn next(&self) -> MemberId {
-        MemberId(self.0.fetch_add(1, Ordering::Relaxed) + 1)
+    pub fn starting_now() -> Self {
+        let micros = (Timestamp::now().millis().max(0) as u64).saturating_mul(1_000);
+        Self {
+            first: micros,
+            next: Arc::new(AtomicU64::new(micros)),
+        }
+    }
+
+    /// A new id, and which guest of this server it would be (`guest-<n>`, from 1).
+    pub fn next(&self) -> (MemberId, u64) {
+        let id = self.next.fetch_add(1, Ordering::Relaxed);
+        (MemberId(id), id - self.first + 1)
     }
 }
 

@@ -44,7 +44,7 @@ pub async fn hub_socket(
     let worker = worker_of(&req);
     let ticket = admit_upgrade(&req, &state, &worker, Endpoint::Ws)?;
     let query = query.into_inner();
-    let id = state.ids.next();
+    let (id, guest_number) = state.ids.next();
     let mut query_errors = Vec::new();
     // A bad name or room does not refuse the connection: the client gets a guest name
     // or no room, and an `error` frame right after `welcome` saying why.
@@ -52,9 +52,9 @@ pub async fn hub_socket(
         Some(Ok(name)) => name,
         Some(Err(err)) => {
             query_errors.push(ProtocolError::from(err));
-            DisplayName::guest(id)
+            DisplayName::guest(guest_number)
         }
-        None => DisplayName::guest(id),
+        None => DisplayName::guest(guest_number),
     };
     let room = match query.room.as_deref().map(RoomName::parse) {
         Some(Ok(room)) => Some(room),

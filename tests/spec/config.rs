@@ -178,6 +178,7 @@ async fn the_environment_shapes_the_running_server() {
         ("HEARTBEAT_INTERVAL_MS", "1500"),
         ("CLIENT_TIMEOUT_MS", "4500"),
         ("MAX_ROOMS_PER_CONNECTION", "3"),
+        ("NODE_ID", "eu-west_2"),
     ])
     .await;
     let mut client = Client::open(&binary.ws_url("/ws?name=env")).await;
@@ -187,6 +188,14 @@ async fn the_environment_shapes_the_running_server() {
     assert_eq!(welcome["timeout_ms"], 4500);
     assert_eq!(welcome["limits"]["max_message_bytes"], 2048);
     assert_eq!(welcome["limits"]["max_rooms"], 3);
+    assert_eq!(welcome["node"], "eu-west_2");
+}
+
+#[actix_web::test]
+async fn a_node_id_that_is_not_a_plain_word_stops_the_start_naming_it() {
+    // It goes into log lines and (in a cluster) store keys: no spaces, no braces.
+    assert_refused(&[("NODE_ID", "node {1}")], "NODE_ID").await;
+    assert_refused(&[("NODE_ID", &"n".repeat(33))], "NODE_ID").await;
 }
 
 #[actix_web::test]

@@ -2,7 +2,9 @@
 
 use serde_json::json;
 
-use crate::helpers::spawn_app;
+use hubbub::protocol::NodeId;
+
+use crate::helpers::{spawn_app, spawn_app_with};
 
 #[actix_web::test]
 async fn welcome_is_the_first_frame_and_carries_id_name_and_limits() {
@@ -27,6 +29,43 @@ async fn welcome_is_the_first_frame_and_carries_id_name_and_limits() {
         welcome["limits"]["max_rooms"],
         app.config.max_rooms_per_connection
     );
+    assert_eq!(welcome["node"], app.config.node_id.as_str());
+}
+
+#[actix_web::test]
+async fn node_id_comes_from_the_config_or_is_new_at_every_start() {
+    let named = spawn_app_with(|config| {
+        config.node_id = NodeId::parse("eu-1").unwrap();
+    })
+    .await;
+    assert_eq!(named.connect("").await.welcome["node"], "eu-1");
+    let first = spawn_app().await;
+    let second = spawn_app().await;
+    let (a, b) = (first.connect("").await, second.connect("").await);
+    assert_ne!(a.welcome["node"], b.welcome["node"]);
+}
+
+#[actix_web::test]
+async fn ids_are_never_reused_after_a_restart() {
+    // A client that kept an id from before a restart must not find it naming someone
+    // else: the restarted server's ids all come after the old one's.
+    let before = spawn_app().await;
+    let mut old_ids = Vec::new();
+    for _ in 0..3 {
+        old_ids.push(before.connect("").await.id.parse::<u64>().unwrap());
+    }
+    before.controller.shutdown().await;
+    let after = spawn_app().await;
+    let new = after.connect("").await;
+    let new_id: u64 = new.id.parse().unwrap();
+    assert!(
+        old_ids.iter().all(|old| *old < new_id),
+        "{old_ids:?} then {new_id}"
+    );
+    // Below 2^53: a JavaScript client that reads an id as a number loses nothing.
+    assert!(new_id < 1 << 53, "{new_id}");
+    // Guests are still counted from 1 per server, not named after the long id.
+    assert_eq!(new.name, "guest-1");
 }
 
 #[actix_web::test]

@@ -604,7 +604,13 @@ const NUMERIC: &[(&str, Field)] = &[
     }),
 ];
 /// The variables that take text.
-const TEXTUAL: [&str; 4] = ["HOST", "STATIC_DIR", "ALLOWED_ORIGINS", "API_KEY"];
+const TEXTUAL: [&str; 5] = [
+    "HOST",
+    "STATIC_DIR",
+    "ALLOWED_ORIGINS",
+    "API_KEY",
+    "NODE_ID",
+];
 
 fn numeric(variable: &str) -> Option<Field> {
     NUMERIC

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use serde::{Serialize, Serializer};
 
-use super::{DisplayName, ErrorCode, MemberId, ProtocolError, Ref, RoomName, Timestamp};
+use super::{DisplayName, ErrorCode, MemberId, NodeId, ProtocolError, Ref, RoomName, Timestamp};
 
 /// A member as clients see it. `joined_at` is when it joined the room in question, or
 /// when it connected where no room is involved (whispers).
@@ -128,6 +128,8 @@ pub enum Event {
         heartbeat_ms: u64,
         timeout_ms: u64,
         limits: Limits,
+        /// The server process holding this connection (`NODE_ID`).
+        node: NodeId,
     },
     Echo {
         text: String,

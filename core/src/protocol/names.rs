@@ -84,6 +84,39 @@ impl fmt::Display for RoomName {
     }
 }
 
+/// Longest node id, in characters.
+pub const MAX_NODE_CHARS: usize = 32;
+
+/// The id of one server process (`NODE_ID`, shown in `welcome.node` and the logs): 1 to
+/// 32 ASCII letters, digits, `-` or `_`, so it is safe in a log line, a Redis key and a
+/// metric label.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+pub struct NodeId(Arc<str>);
+
+impl NodeId {
+    pub fn parse(raw: &str) -> Result<Self, String> {
+        let valid_chars = raw
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_'));
+        if raw.is_empty() || raw.len() > MAX_NODE_CHARS || !valid_chars {
+            return Err(format!(
+                "node ids are 1 to {MAX_NODE_CHARS} characters of letters, digits, '-' and '_'"
+            ));
+        }
+        Ok(Self(raw.into()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for NodeId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
 /// A display name: trimmed, 1 to 32 characters, no control characters. Names need not
 /// be unique; ids are.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -103,9 +136,11 @@ impl DisplayName {
         Ok(Self(name.into()))
     }
 
-    /// The name given to a connection that did not choose one.
-    pub fn guest(id: MemberId) -> Self {
-        Self(format!("guest-{id}").into())
+    /// The name given to a connection that did not choose one: `guest-<n>`, the `n`th
+    /// guest of this server (not its id, which is long since it is unique across
+    /// restarts).
+    pub fn guest(number: u64) -> Self {
+        Self(format!("guest-{number}").into())
     }
 
     pub fn as_str(&self) -> &str {
