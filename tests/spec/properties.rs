@@ -604,7 +604,13 @@ const NUMERIC: &[(&str, Field)] = &[
     }),
 ];
 /// The variables that take text.
-const TEXTUAL: [&str; 4] = ["HOST", "STATIC_DIR", "ALLOWED_ORIGINS", "API_KEY"];
+const TEXTUAL: [&str; 5] = [
+    "HOST",
+    "STATIC_DIR",
+    "ALLOWED_ORIGINS",
+    "API_KEY",
+    "TRUSTED_PROXIES",
+];
 
 fn numeric(variable: &str) -> Option<Field> {
     NUMERIC
@@ -665,6 +671,8 @@ fn config_value() -> impl Strategy<Value = String> {
         "[0-9]{19,30}",
         "[0-9]{1,6}(\\.[0-9]{1,3}|e[0-9]|ms|_000)",
         "(https?://[a-z.:0-9]{0,20}/?|[ ,]){1,4}",
+        // Address lists (TRUSTED_PROXIES), well-formed or nearly.
+        "(([0-9]{1,3}\\.){1,3}[0-9]{1,3}(/[0-9]{1,3})?|[0-9a-f:]{2,12}(/[0-9]{1,3})?|[ ,]){1,4}",
     ]
 }
 
