@@ -1,12 +1,14 @@
 //! Who may open a WebSocket: the connection caps (in total and per client IP) and the
 //! `Origin` allow-list. Checked before the upgrade, so a refused client gets a plain
-//! HTTP answer (503 or 403 with a JSON body) and costs the server no actor.
+//! HTTP answer (503 or 403 with a JSON body) and costs the server no actor. The address
+//! counted is the client's as [`crate::client_address`] resolves it (through any
+//! `TRUSTED_PROXIES`).
 
 use std::{
     collections::HashMap,
     net::IpAddr,
     sync::{
-        atomic::{AtomicUsize, Ordering},
+        atomic::{AtomicBool, AtomicUsize, Ordering},
         Arc, Mutex,
     },
 };
@@ -23,6 +25,12 @@ pub struct Admission {
     max_connections_per_ip: usize,
     /// Empty: any origin.
     allowed_origins: Vec<String>,
+    /// Whether `TRUSTED_PROXIES` is set: without it, one address at the per-IP cap may
+    /// well be a reverse proxy that every client shares, which the operator is told.
+    proxies_trusted: bool,
+    /// Set once that hint is logged: it is said once per server, not per refusal, or a
+    /// busy proxy would flood the log with it.
+    shared_address_hinted: AtomicBool,
 }
 
 /// Why an upgrade was refused.
@@ -53,6 +61,8 @@ impl Admission {
             max_connections: config.max_connections,
             max_connections_per_ip: config.max_connections_per_ip,
             allowed_origins: config.allowed_origins.clone(),
+            proxies_trusted: !config.trusted_proxies.is_empty(),
+            shared_address_hinted: AtomicBool::new(false),
         }
     }
 
@@ -82,6 +92,7 @@ impl Admission {
             if *count >= self.max_connections_per_ip {
                 drop(per_ip);
                 self.open.fetch_sub(1, Ordering::AcqRel);
+                self.hint_at_proxies(ip);
                 return Err(Refusal::TooManyFromAddress {
                     max: self.max_connections_per_ip,
                 });
@@ -93,6 +104,25 @@ impl Admission {
             ip,
             counted: None,
         })
+    }
+
+    /// The first time an address hits `MAX_CONNECTIONS_PER_IP` with `TRUSTED_PROXIES`
+    /// unset, says what that means behind a proxy and what to set. Returns whether it
+    /// did just now.
+    fn hint_at_proxies(&self, ip: IpAddr) -> bool {
+        if self.proxies_trusted || self.shared_address_hinted.swap(true, Ordering::AcqRel) {
+            return false;
+        }
+        log::warn!(
+            "{ip} has reached MAX_CONNECTIONS_PER_IP ({max}): its further WebSockets are \
+             refused. If hubbub is behind a reverse proxy or load balancer, every client \
+             arrives from the proxy's address and all of them share this one allowance: \
+             set TRUSTED_PROXIES to the proxy's address so each client is counted by the \
+             address the proxy forwards (X-Forwarded-For). Said once; each refusal is \
+             logged on its own.",
+            max = self.max_connections_per_ip
+        );
+        true
     }
 
     pub fn open_connections(&self) -> usize {
@@ -164,6 +194,20 @@ mod tests {
         drop(first);
         assert_eq!(admission.open_connections(), 2);
         admission.admit(Some(a), None).unwrap();
+    }
+
+    #[test]
+    fn the_proxy_hint_is_given_once_and_only_without_trusted_proxies() {
+        let a: IpAddr = "10.0.0.1".parse().unwrap();
+        let admission = admission_with(10, 1, &[]);
+        assert!(admission.hint_at_proxies(a));
+        assert!(!admission.hint_at_proxies(a));
+        let behind_proxy = Arc::new(Admission::new(&Config {
+            max_connections_per_ip: 1,
+            trusted_proxies: crate::client_address::TrustedProxies::parse("10.0.0.9").unwrap(),
+            ..Config::default()
+        }));
+        assert!(!behind_proxy.hint_at_proxies(a));
     }
 
     #[test]

@@ -9,6 +9,8 @@ use std::{collections::HashMap, fmt, path::PathBuf, time::Duration};
 
 use hubbub_core::protocol::{NodeId, MAX_PAGE};
 
+use crate::client_address::TrustedProxies;
+
 /// Every variable [`Config::from_vars`] reads, in `.env.example` order.
 pub const VARIABLES: &[&str] = &[
     "HOST",
@@ -41,6 +43,8 @@ pub const VARIABLES: &[&str] = &[
     "ALLOWED_ORIGINS",
     "API_KEY",
     "NODE_ID",
+    // Behind a reverse proxy.
+    "TRUSTED_PROXIES",
 ];
 
 /// Everything the server can be told at start-up.
@@ -130,6 +134,11 @@ pub struct Config {
     /// start unless set, so two processes (or one before and after a restart) never
     /// share one; set it to give a node a name an operator recognises.
     pub node_id: NodeId,
+    /// Reverse proxies (addresses and CIDR blocks) whose `X-Forwarded-For` or `Forwarded`
+    /// header names the client: behind nginx every TCP peer is nginx, and without this
+    /// every client would share its address and its `MAX_CONNECTIONS_PER_IP`. Empty (the
+    /// default): the headers are ignored, since anyone may send them.
+    pub trusted_proxies: TrustedProxies,
 }
 
 /// A secret from the configuration: shown as `Secret(..)`, never as itself, so a config
@@ -186,6 +195,7 @@ impl Default for Config {
             allowed_origins: Vec::new(),
             api_key: None,
             node_id: generated_node_id(),
+            trusted_proxies: TrustedProxies::default(),
         }
     }
 }
@@ -367,6 +377,12 @@ impl Config {
                 problem,
             })?;
         }
+        if let Some(v) = get("TRUSTED_PROXIES") {
+            config.trusted_proxies = TrustedProxies::parse(v).map_err(|problem| ConfigError {
+                variable: "TRUSTED_PROXIES".into(),
+                problem,
+            })?;
+        }
         config.validate()?;
         Ok(config)
     }
@@ -544,6 +560,29 @@ mod tests {
         assert!(Config::from_vars([("RATE_LIMIT_BURST", "0")]).is_err());
         assert!(Config::from_vars([("RATE_LIMIT_STRIKES", "0")]).is_err());
         assert!(Config::from_vars([("MAX_CONNECTIONS_PER_IP", "0")]).is_err());
+    }
+
+    #[test]
+    fn trusted_proxies_are_a_checked_list_of_addresses_and_blocks() {
+        assert!(Config::default().trusted_proxies.is_empty());
+        let config =
+            Config::from_vars([("TRUSTED_PROXIES", "127.0.0.1, 10.0.0.0/8, ::1, fd00::/8")])
+                .unwrap();
+        assert!(config.trusted_proxies.contains("10.9.8.7".parse().unwrap()));
+        assert!(config.trusted_proxies.contains("fd00::5".parse().unwrap()));
+        assert!(!config
+            .trusted_proxies
+            .contains("192.0.2.1".parse().unwrap()));
+        for bad in [
+            "nginx.internal",
+            "10.0.0.0/40",
+            "10.0.0.1/8",
+            "127.0.0.1:8080",
+        ] {
+            let err = Config::from_vars([("TRUSTED_PROXIES", bad)]).unwrap_err();
+            assert_eq!(err.variable, "TRUSTED_PROXIES");
+            assert!(err.to_string().contains(bad), "{err}");
+        }
     }
 
     #[test]

@@ -20,6 +20,8 @@
 //! - [`transport`]: the only code that touches `actix-web-actors`.
 //! - [`routes`]: HTTP handlers: upgrades, the JSON API, health, metrics, the page.
 //! - [`admission`]: connection caps and the Origin allow-list, checked before upgrades.
+//! - [`client_address`]: who a connection is from, through the `TRUSTED_PROXIES` and
+//!   their `X-Forwarded-For` / `Forwarded` headers.
 //! - [`rate_limit`]: the per-connection token bucket on `/ws`.
 //! - [`shutdown`]: the close-1001-then-exit signal shared by every connection.
 //! - [`metrics`]: the server's counters and gauges (atomics) and their Prometheus text
@@ -34,9 +36,10 @@
 
 pub use hubbub_core::protocol;
 
-// What the tests, the benchmarks and the fuzz targets use is public: the config, the
-// server, the backend seam, the wire types and the frame reassembler. The rest is the
-// crate's own, so rustc reports what nothing uses.
+// What the tests, the benchmarks and the fuzz targets use is public: the config (and the
+// trusted-proxy list it holds), the server, the backend seam, the wire types and the
+// frame reassembler. The rest is the crate's own, so rustc reports what nothing uses.
+pub mod client_address;
 pub mod config;
 pub mod hub;
 pub mod startup;

@@ -87,6 +87,7 @@ impl Application {
             shutdown: shutdown.clone(),
             metrics: metrics.clone(),
             api_key: config.api_key.clone(),
+            trusted_proxies: Arc::new(config.trusted_proxies.clone()),
         };
         let static_dir = config.static_dir.clone();
         // Runs once per worker thread, on that thread: each gets its own plumbing, bound

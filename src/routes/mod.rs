@@ -16,6 +16,7 @@ use actix_web::{middleware::from_fn, web};
 
 use crate::{
     admission::Admission,
+    client_address::TrustedProxies,
     hub::{Hub, MemberIds},
     metrics::Metrics,
     session::ConnectionSettings,
@@ -35,6 +36,8 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     /// `API_KEY`, which `/api/*` and `/metrics` require when it is set.
     pub api_key: Option<crate::config::Secret>,
+    /// `TRUSTED_PROXIES`: whose forwarded-for headers name the client of an upgrade.
+    pub trusted_proxies: Arc<TrustedProxies>,
 }
 
 /// Registers every route; the page is served last so it never shadows an API path.

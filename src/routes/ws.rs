@@ -13,6 +13,7 @@ use std::rc::Rc;
 use super::{error::ApiError, AppState};
 use crate::{
     admission::{Refusal, Ticket},
+    client_address::ClientAddress,
     echo::EchoSession,
     metrics::{Counters, Endpoint, UpgradeRefusal},
     protocol::{DisplayName, ProtocolError, RoomName},
@@ -123,15 +124,16 @@ fn admit_upgrade(
     }
 }
 
-/// A slot for this connection, or the HTTP answer that refuses it.
+/// A slot for this connection, or the HTTP answer that refuses it. The slot is counted
+/// against the client's address: the TCP peer's, or the one a trusted proxy forwarded.
 fn admit(req: &HttpRequest, state: &AppState) -> Result<Ticket, (UpgradeRefusal, ApiError)> {
-    let ip = req.peer_addr().map(|address| address.ip());
+    let client = ClientAddress::resolve(req.peer_addr(), req.headers(), &state.trusted_proxies);
     let origin = req
         .headers()
         .get(header::ORIGIN)
         .map(|value| value.to_str().unwrap_or("(not text)"));
-    state.admission.admit(ip, origin).map_err(|refusal| {
-        log::warn!("refused a WebSocket from {ip:?}: {refusal:?}");
+    state.admission.admit(client.ip, origin).map_err(|refusal| {
+        log::warn!("refused a WebSocket from {client}: {refusal:?}");
         match refusal {
             Refusal::ServerFull { max } => (
                 UpgradeRefusal::ServerFull,

@@ -4,6 +4,7 @@
 #![deny(unsafe_code)]
 
 mod helpers;
+mod log_capture;
 
 mod abuse;
 mod abuse_limits;
@@ -23,6 +24,7 @@ mod kept_rooms;
 mod limits;
 mod metrics;
 mod properties;
+mod proxy;
 mod rooms;
 mod shutdown;
 mod slow_reader;

@@ -604,12 +604,13 @@ const NUMERIC: &[(&str, Field)] = &[
     }),
 ];
 /// The variables that take text.
-const TEXTUAL: [&str; 5] = [
+const TEXTUAL: [&str; 6] = [
     "HOST",
     "STATIC_DIR",
     "ALLOWED_ORIGINS",
     "API_KEY",
     "NODE_ID",
+    "TRUSTED_PROXIES",
 ];
 
 fn numeric(variable: &str) -> Option<Field> {
@@ -671,6 +672,8 @@ fn config_value() -> impl Strategy<Value = String> {
         "[0-9]{19,30}",
         "[0-9]{1,6}(\\.[0-9]{1,3}|e[0-9]|ms|_000)",
         "(https?://[a-z.:0-9]{0,20}/?|[ ,]){1,4}",
+        // Address lists (TRUSTED_PROXIES), well-formed or nearly.
+        "(([0-9]{1,3}\\.){1,3}[0-9]{1,3}(/[0-9]{1,3})?|[0-9a-f:]{2,12}(/[0-9]{1,3})?|[ ,]){1,4}",
     ]
 }
 
