@@ -22,6 +22,8 @@
 //! - [`admission`]: connection caps and the Origin allow-list, checked before upgrades.
 //! - [`rate_limit`]: the per-connection token bucket on `/ws`.
 //! - [`shutdown`]: the close-1001-then-exit signal shared by every connection.
+//! - [`tls`]: TLS on `PORT` and the certificate reloader (a renewed certificate is served
+//!   without a restart).
 //! - [`metrics`]: the server's counters and gauges (atomics) and their Prometheus text
 //!   for `GET /metrics`; [`stats`]: the few of them `GET /api/stats` shows.
 
@@ -40,6 +42,7 @@ pub use hubbub_core::protocol;
 pub mod config;
 pub mod hub;
 pub mod startup;
+pub mod tls;
 pub mod transport;
 
 mod admission;

@@ -26,3 +26,4 @@ mod properties;
 mod rooms;
 mod shutdown;
 mod slow_reader;
+mod tls;

@@ -602,9 +602,19 @@ const NUMERIC: &[(&str, Field)] = &[
     ("HANDSHAKE_TIMEOUT_MS", |c| {
         c.handshake_timeout.as_millis() as u64
     }),
+    ("TLS_RELOAD_INTERVAL_MS", |c| {
+        c.tls_reload_interval.as_millis() as u64
+    }),
 ];
 /// The variables that take text.
-const TEXTUAL: [&str; 4] = ["HOST", "STATIC_DIR", "ALLOWED_ORIGINS", "API_KEY"];
+const TEXTUAL: [&str; 6] = [
+    "HOST",
+    "STATIC_DIR",
+    "ALLOWED_ORIGINS",
+    "API_KEY",
+    "TLS_CERT_FILE",
+    "TLS_KEY_FILE",
+];
 
 fn numeric(variable: &str) -> Option<Field> {
     NUMERIC
