@@ -45,6 +45,9 @@ pub const VARIABLES: &[&str] = &[
     "NODE_ID",
     // Behind a reverse proxy.
     "TRUSTED_PROXIES",
+    "TLS_CERT_FILE",
+    "TLS_KEY_FILE",
+    "TLS_RELOAD_INTERVAL_MS",
 ];
 
 /// Everything the server can be told at start-up.
@@ -122,7 +125,9 @@ pub struct Config {
     /// Refused messages in a row after which the connection is closed with 1008.
     pub rate_limit_strikes: u32,
     /// Time a new connection has to send its complete HTTP request (the upgrade);
-    /// slower ones are dropped, so half-open handshakes cannot pile up.
+    /// slower ones are dropped, so half-open handshakes cannot pile up. With TLS the TLS
+    /// handshake gets this long too (then the request its own), or a client that opens a
+    /// connection and says nothing would hold it open.
     pub handshake_timeout: Duration,
     /// `Origin`s allowed to open WebSockets (exact match, e.g. `https://chat.example`);
     /// empty allows any. Requests without `Origin` (non-browser clients) are allowed.
@@ -139,6 +144,25 @@ pub struct Config {
     /// every client would share its address and its `MAX_CONNECTIONS_PER_IP`. Empty (the
     /// default): the headers are ignored, since anyone may send them.
     pub trusted_proxies: TrustedProxies,
+    /// `TLS_CERT_FILE` and `TLS_KEY_FILE`: with both set, `PORT` speaks only TLS
+    /// (`https://`, `wss://`), so the server can face the internet without a proxy in
+    /// front. Only the paths are kept here: the files are read when the server starts (a
+    /// bad one stops the start) and again whenever they change (see [`crate::tls`]).
+    pub tls: Option<TlsFiles>,
+    /// How often the TLS files are checked for a renewed certificate; zero: never, only
+    /// on SIGHUP. Certificates are renewed days before they expire, so seconds are plenty,
+    /// and reading two small files that often costs nothing.
+    pub tls_reload_interval: Duration,
+}
+
+/// Where the certificate and its key live (PEM, both).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TlsFiles {
+    /// `TLS_CERT_FILE`: the certificate first, then any intermediates it needs (a chain
+    /// file such as certbot's `fullchain.pem`).
+    pub cert: PathBuf,
+    /// `TLS_KEY_FILE`: the certificate's private key (PKCS#8, PKCS#1 or SEC1).
+    pub key: PathBuf,
 }
 
 /// A secret from the configuration: shown as `Secret(..)`, never as itself, so a config
@@ -196,6 +220,8 @@ impl Default for Config {
             api_key: None,
             node_id: generated_node_id(),
             trusted_proxies: TrustedProxies::default(),
+            tls: None,
+            tls_reload_interval: Duration::from_millis(5_000),
         }
     }
 }
@@ -383,6 +409,18 @@ impl Config {
                 problem,
             })?;
         }
+        config.tls = parse_tls_files(get("TLS_CERT_FILE"), get("TLS_KEY_FILE"))?;
+        if let Some(v) = get("TLS_RELOAD_INTERVAL_MS") {
+            let millis = parse_number("TLS_RELOAD_INTERVAL_MS", v, 0, 86_400_000)?;
+            // Under 100 ms the poll would be a busy loop rereading two files for nothing.
+            if millis != 0 && millis < 100 {
+                return Err(ConfigError {
+                    variable: "TLS_RELOAD_INTERVAL_MS".into(),
+                    problem: format!("must be 0 (only on SIGHUP) or at least 100, got {millis}"),
+                });
+            }
+            config.tls_reload_interval = Duration::from_millis(millis);
+        }
         config.validate()?;
         Ok(config)
     }
@@ -447,6 +485,27 @@ fn parse_number(variable: &str, value: &str, min: u64, max: u64) -> Result<u64, 
         )));
     }
     Ok(number)
+}
+
+/// Both TLS files or neither: one alone is surely a mistake, and serving plain HTTP when
+/// the operator asked for TLS would be the worst way to handle it. The error names the
+/// variable that is set (it is the one in the operator's file) and says which is missing.
+fn parse_tls_files(cert: Option<&str>, key: Option<&str>) -> Result<Option<TlsFiles>, ConfigError> {
+    let alone = |variable: &str, missing: &str| ConfigError {
+        variable: variable.into(),
+        problem: format!(
+            "is set but {missing} is not: set both (PEM files) to serve TLS, or neither"
+        ),
+    };
+    match (cert, key) {
+        (Some(cert), Some(key)) => Ok(Some(TlsFiles {
+            cert: PathBuf::from(cert),
+            key: PathBuf::from(key),
+        })),
+        (Some(_), None) => Err(alone("TLS_CERT_FILE", "TLS_KEY_FILE")),
+        (None, Some(_)) => Err(alone("TLS_KEY_FILE", "TLS_CERT_FILE")),
+        (None, None) => Ok(None),
+    }
 }
 
 /// A comma-separated list of `scheme://host[:port]` origins.
@@ -583,6 +642,50 @@ mod tests {
             assert_eq!(err.variable, "TRUSTED_PROXIES");
             assert!(err.to_string().contains(bad), "{err}");
         }
+    }
+
+    #[test]
+    fn tls_needs_both_files_or_neither() {
+        let config = Config::from_vars([
+            ("TLS_CERT_FILE", "/etc/hubbub/fullchain.pem"),
+            ("TLS_KEY_FILE", "/etc/hubbub/key.pem"),
+        ])
+        .unwrap();
+        assert_eq!(
+            config.tls,
+            Some(TlsFiles {
+                cert: "/etc/hubbub/fullchain.pem".into(),
+                key: "/etc/hubbub/key.pem".into(),
+            })
+        );
+        assert_eq!(Config::default().tls, None);
+        let err = Config::from_vars([("TLS_CERT_FILE", "cert.pem")]).unwrap_err();
+        assert_eq!(err.variable, "TLS_CERT_FILE");
+        assert!(err.problem.contains("TLS_KEY_FILE"), "{err}");
+        let err = Config::from_vars([("TLS_KEY_FILE", "key.pem")]).unwrap_err();
+        assert_eq!(err.variable, "TLS_KEY_FILE");
+        assert!(err.problem.contains("TLS_CERT_FILE"), "{err}");
+        // A blank one counts as unset.
+        let err =
+            Config::from_vars([("TLS_CERT_FILE", "cert.pem"), ("TLS_KEY_FILE", " ")]).unwrap_err();
+        assert_eq!(err.variable, "TLS_CERT_FILE");
+    }
+
+    #[test]
+    fn tls_reload_interval_is_off_or_at_least_100_ms() {
+        let interval = |value| {
+            Config::from_vars([("TLS_RELOAD_INTERVAL_MS", value)]).map(|c| c.tls_reload_interval)
+        };
+        assert_eq!(interval("0"), Ok(Duration::ZERO));
+        assert_eq!(interval("100"), Ok(Duration::from_millis(100)));
+        assert_eq!(
+            interval("99").unwrap_err().variable,
+            "TLS_RELOAD_INTERVAL_MS"
+        );
+        assert_eq!(
+            interval("86400001").unwrap_err().variable,
+            "TLS_RELOAD_INTERVAL_MS"
+        );
     }
 
     #[test]

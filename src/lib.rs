@@ -24,6 +24,8 @@
 //!   their `X-Forwarded-For` / `Forwarded` headers.
 //! - [`rate_limit`]: the per-connection token bucket on `/ws`.
 //! - [`shutdown`]: the close-1001-then-exit signal shared by every connection.
+//! - [`tls`]: TLS on `PORT` and the certificate reloader (a renewed certificate is served
+//!   without a restart).
 //! - [`metrics`]: the server's counters and gauges (atomics) and their Prometheus text
 //!   for `GET /metrics`; [`stats`]: the few of them `GET /api/stats` shows.
 
@@ -43,6 +45,7 @@ pub mod client_address;
 pub mod config;
 pub mod hub;
 pub mod startup;
+pub mod tls;
 pub mod transport;
 
 mod admission;

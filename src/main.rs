@@ -1,4 +1,5 @@
-//! `hubbub`: read the config, start logging, serve until Ctrl-C or SIGTERM.
+//! `hubbub`: read the config, start logging, serve until Ctrl-C or SIGTERM (and with
+//! TLS, reload the certificate on SIGHUP).
 
 // Unsafe code is allowed item by item, each with its SAFETY reasoning.
 #![deny(unsafe_code)]
@@ -29,22 +30,64 @@ async fn main() -> std::io::Result<()> {
     // Listen for signals before announcing the port, so a SIGTERM right after start-up
     // already shuts down gracefully.
     let signal = shutdown_signal();
-    let app = Application::build(config).map_err(|err| {
-        log::error!("cannot listen on {bind}: {err}");
-        err
-    })?;
+    let app = match Application::build(config) {
+        Ok(app) => app,
+        Err(err) => {
+            // A TLS file that does not load: a configuration error, reported as the others.
+            if let Some(config_err) = config_error(&err) {
+                eprintln!("hubbub: {config_err}");
+                std::process::exit(2);
+            }
+            log::error!("cannot listen on {bind}: {err}");
+            return Err(err);
+        }
+    };
+    let controller = app.controller();
+    // Before the port is announced, as the shutdown signals are.
+    if app.serves_tls() {
+        reload_certificate_on_hangup(controller.clone());
+    }
+    let scheme = if app.serves_tls() { "https" } else { "http" };
     log::info!(
-        "node {node} listening on http://{}:{}",
+        "node {node} listening on {scheme}://{}:{}",
         host_of(&bind),
         app.port()
     );
-    let controller = app.controller();
     actix_web::rt::spawn(async move {
         signal.await;
         controller.shutdown().await;
     });
     app.run_until_stopped().await
 }
+
+fn config_error(err: &std::io::Error) -> Option<&hubbub::config::ConfigError> {
+    err.get_ref()?.downcast_ref()
+}
+
+/// SIGHUP reloads the TLS certificate at once (the files are also polled, every
+/// `TLS_RELOAD_INTERVAL_MS`): what a renewal hook sends. Installed only with TLS, so
+/// without it SIGHUP keeps its default meaning. The reloader logs the outcome.
+#[cfg(unix)]
+fn reload_certificate_on_hangup(controller: hubbub::startup::Controller) {
+    use actix_web::rt::signal::unix::{signal, SignalKind};
+    let mut hangup = match signal(SignalKind::hangup()) {
+        Ok(hangup) => hangup,
+        Err(err) => {
+            log::warn!("cannot handle SIGHUP ({err}); the TLS files are still polled");
+            return;
+        }
+    };
+    actix_web::rt::spawn(async move {
+        while hangup.recv().await.is_some() {
+            log::info!("SIGHUP: reloading the TLS certificate");
+            // Success and failure are both logged by the reloader.
+            let _ = controller.reload_tls().await;
+        }
+    });
+}
+
+#[cfg(not(unix))]
+fn reload_certificate_on_hangup(_: hubbub::startup::Controller) {}
 
 fn host_of(bind: &str) -> &str {
     bind.rsplit_once(':').map_or(bind, |(host, _)| host)

@@ -19,6 +19,7 @@ use crate::{
     session::ConnectionSettings,
     shutdown::Shutdown,
     supervisor::{Supervisor, SupervisorSettings},
+    tls::{self, TlsReloadError, TlsReloader, TlsStatus},
     transport,
     worker::Worker,
 };
@@ -37,6 +38,8 @@ pub struct Controller {
     shutdown: Shutdown,
     admission: Arc<Admission>,
     config: Arc<Config>,
+    /// With TLS: the certificate reloader (its thread lives while a clone of this does).
+    tls: Option<TlsReloader>,
 }
 
 impl Application {
@@ -54,12 +57,22 @@ impl Application {
 
     /// The server with room state kept by `backend` (the tests use one that answers
     /// late, to show the hub keeps every connection's order whatever the backend).
+    ///
+    /// With `config.tls` set, the certificate is loaded first: a file that does not load
+    /// fails the build with an [`io::ErrorKind::InvalidInput`] error whose inner error
+    /// is the [`ConfigError`](crate::config::ConfigError) naming the variable.
     pub fn build_with_backend(
         config: Config,
         listener: TcpListener,
         backend: Box<dyn RoomBackend>,
     ) -> io::Result<Self> {
         let port = listener.local_addr()?.port();
+        let tls = config
+            .tls
+            .as_ref()
+            .map(|files| tls::start(files, config.tls_reload_interval))
+            .transpose()
+            .map_err(|err| io::Error::new(io::ErrorKind::InvalidInput, err))?;
         let metrics = Arc::new(Metrics::default());
         let hub = Hub::new(
             backend,
@@ -112,12 +125,25 @@ impl Application {
         if config.workers > 0 {
             server = server.workers(config.workers);
         }
-        let server = server.listen(listener)?.run();
+        let (server, reloader) = match tls {
+            // Only TLS on this port. The handshake has HANDSHAKE_TIMEOUT_MS, as the
+            // request after it has (`client_request_timeout`): a client that connects and
+            // sends nothing is dropped either way.
+            Some((server_config, reloader)) => (
+                server
+                    .tls_handshake_timeout(config.handshake_timeout)
+                    .listen_rustls_0_23(listener, server_config)?,
+                Some(reloader),
+            ),
+            None => (server.listen(listener)?, None),
+        };
+        let server = server.run();
         let controller = Controller {
             server: server.handle(),
             shutdown: state_shutdown,
             admission,
             config: Arc::new(config),
+            tls: reloader,
         };
         Ok(Self {
             port,
@@ -135,9 +161,21 @@ impl Application {
         self.controller.clone()
     }
 
+    /// Whether the port speaks TLS (`https://`, `wss://`).
+    pub fn serves_tls(&self) -> bool {
+        self.controller.tls.is_some()
+    }
+
     /// Serves until [`Controller::shutdown`] completes.
     pub async fn run_until_stopped(self) -> io::Result<()> {
-        self.server.await
+        // The controller kept here keeps the certificate reloader running while the
+        // server does, whoever else holds a controller.
+        let Self {
+            server, controller, ..
+        } = self;
+        let result = server.await;
+        drop(controller);
+        result
     }
 }
 
@@ -162,6 +200,21 @@ impl Controller {
         }
         self.server.stop(true).await;
         log::info!("stopped");
+    }
+
+    /// Rereads the TLS files now and serves what they hold to new connections (what
+    /// `main` does on SIGHUP); open connections are not touched. The files are read on
+    /// the reloader's own thread. On an error the previous certificate stays in service.
+    pub async fn reload_tls(&self) -> Result<(), TlsReloadError> {
+        match &self.tls {
+            Some(reloader) => reloader.reload().await,
+            None => Err(TlsReloadError::NotConfigured),
+        }
+    }
+
+    /// How the certificate loads went (`None` without TLS).
+    pub fn tls_status(&self) -> Option<TlsStatus> {
+        self.tls.as_ref().map(TlsReloader::status)
     }
 
     /// WebSocket connections (`/ws` and `/echo`) whose actor is still alive.

@@ -22,10 +22,22 @@ struct AcceptedSocket {
     fd: std::os::fd::RawFd,
 }
 
+/// What a TLS listener hands [`on_connect`]: the TCP stream inside rustls.
+type TlsStream = actix_tls::accept::rustls_0_23::TlsStream<actix_web::rt::net::TcpStream>;
+
 /// `HttpServer::on_connect` hook: turns off Nagle (a chat server sends small frames that
 /// must not wait for an ACK) and records the descriptor for [`SocketCloser::for_request`].
+/// On a TLS listener (called after the TLS handshake) it is the TCP socket under the TLS
+/// stream: resetting that ends the connection just the same, TLS or not.
 pub(crate) fn on_connect(connection: &dyn std::any::Any, data: &mut Extensions) {
-    if let Some(stream) = connection.downcast_ref::<actix_web::rt::net::TcpStream>() {
+    let stream = connection
+        .downcast_ref::<actix_web::rt::net::TcpStream>()
+        .or_else(|| {
+            connection
+                .downcast_ref::<TlsStream>()
+                .map(|tls| tls.get_ref().0)
+        });
+    if let Some(stream) = stream {
         if let Err(err) = stream.set_nodelay(true) {
             log::warn!("could not set TCP_NODELAY: {err}");
         }
@@ -62,11 +74,12 @@ impl SocketCloser {
         {
             let AcceptedSocket { fd } = *req.conn_data::<AcceptedSocket>()?;
             // SAFETY: `fd` was recorded by `on_connect` for the connection `req` arrived
-            // on, and that connection's TCP stream (which owns `fd`) lives as long as the
-            // HTTP dispatcher serving it. We run inside the request's handler, which that
-            // dispatcher polls while holding the stream (no middleware here moves a handler
-            // to another task), so `fd` is open and is this connection's socket for the
-            // whole borrow, which ends before we return; we keep only our own duplicate.
+            // on, and that connection's TCP stream (which owns `fd`; with TLS, inside the
+            // TLS stream) lives as long as the HTTP dispatcher serving it. We run inside
+            // the request's handler, which that dispatcher polls while holding the stream
+            // (no middleware here moves a handler to another task), so `fd` is open and
+            // is this connection's socket for the whole borrow, which ends before we
+            // return; we keep only our own duplicate.
             #[allow(unsafe_code)]
             let socket = unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) };
             match socket.try_clone_to_owned() {

@@ -56,8 +56,8 @@ pub struct Binary {
 
 impl Binary {
     /// Starts the binary on `PORT=0` (plus `vars`) and reads stderr until the
-    /// `listening on http://HOST:PORT` line; stderr keeps being drained afterwards so
-    /// the server never blocks on a full pipe.
+    /// `listening on http://HOST:PORT` (or `https://`) line; stderr keeps being drained
+    /// afterwards so the server never blocks on a full pipe.
     pub async fn start(vars: &[(&str, &str)]) -> Binary {
         let mut all_vars = vec![("PORT", "0")];
         all_vars.extend_from_slice(vars);
@@ -107,7 +107,12 @@ async fn read_port(stderr: ChildStderr) -> (u16, tokio::io::Lines<BufReader<Chil
                 seen.join("\n")
             );
         };
-        if let Some(address) = line.split("listening on http://").nth(1) {
+        // `https://` when the binary serves TLS.
+        let address = line
+            .split("listening on http://")
+            .nth(1)
+            .or_else(|| line.split("listening on https://").nth(1));
+        if let Some(address) = address {
             let (host, port) = address.trim().rsplit_once(':').expect("HOST:PORT");
             assert_eq!(host, "127.0.0.1", "{line}");
             let port: u16 = port.parse().expect("a port number");
@@ -119,7 +124,7 @@ async fn read_port(stderr: ChildStderr) -> (u16, tokio::io::Lines<BufReader<Chil
 }
 
 /// The binary must refuse to start: exit code 2, and stderr names `variable`.
-async fn assert_refused(vars: &[(&str, &str)], variable: &str) {
+pub async fn assert_refused(vars: &[(&str, &str)], variable: &str) {
     // PORT=0 unless PORT is under test, so a start that wrongly succeeds cannot clash.
     let mut all_vars = vars.to_vec();
     if !vars.iter().any(|(key, _)| *key == "PORT") {

@@ -28,3 +28,4 @@ mod proxy;
 mod rooms;
 mod shutdown;
 mod slow_reader;
+mod tls;

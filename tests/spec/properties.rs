@@ -602,15 +602,20 @@ const NUMERIC: &[(&str, Field)] = &[
     ("HANDSHAKE_TIMEOUT_MS", |c| {
         c.handshake_timeout.as_millis() as u64
     }),
+    ("TLS_RELOAD_INTERVAL_MS", |c| {
+        c.tls_reload_interval.as_millis() as u64
+    }),
 ];
 /// The variables that take text.
-const TEXTUAL: [&str; 6] = [
+const TEXTUAL: [&str; 8] = [
     "HOST",
     "STATIC_DIR",
     "ALLOWED_ORIGINS",
     "API_KEY",
     "NODE_ID",
     "TRUSTED_PROXIES",
+    "TLS_CERT_FILE",
+    "TLS_KEY_FILE",
 ];
 
 fn numeric(variable: &str) -> Option<Field> {
