@@ -75,7 +75,7 @@ async fn start_app_with_backend(
     backend: impl FnOnce(&Config) -> Box<dyn RoomBackend>,
     isolation: Isolation,
 ) -> TestApp {
-    let _ = env_logger::builder().is_test(true).try_init();
+    crate::log_capture::install();
     let mut config = Config {
         port: 0,
         workers: 2,

@@ -4,10 +4,12 @@
 #![deny(unsafe_code)]
 
 mod helpers;
+mod log_capture;
 
 mod abuse;
 mod abuse_limits;
 mod api_key;
+mod auth;
 mod backend_seam;
 mod big_rooms;
 mod commands;
