@@ -7,7 +7,7 @@
 //!
 //! - [`config`]: the typed `Config`, from the environment and `.env`.
 //! - [`auth`]: connection tokens (JWT): the configured key, the `Verifier` every `/ws`
-//!   upgrade and `refresh` asks, and minting for `hubbub token`.
+//!   upgrade and `refresh` asks, and minting for `hubbub token` ([`token_command`]).
 //! - [`startup`]: builds the server (hub, supervisor, routes, per-worker plumbing,
 //!   listener); used by `main` and the tests.
 //! - [`protocol`]: the `/ws` wire types and validation (`hubbub-core`'s).
@@ -44,6 +44,7 @@ pub mod auth;
 pub mod config;
 pub mod hub;
 pub mod startup;
+pub mod token_command;
 pub mod transport;
 
 mod admission;

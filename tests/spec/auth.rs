@@ -23,7 +23,7 @@ use crate::{
 };
 
 /// The spec's HS256 secret (32 bytes and more, as `AUTH_JWT_SECRET` must be).
-const SECRET: &str = "the-spec-binary-token-secret-0123456789";
+pub(crate) const SECRET: &str = "the-spec-binary-token-secret-0123456789";
 
 fn now_seconds() -> f64 {
     SystemTime::now()
@@ -64,7 +64,7 @@ fn forged(header: Value, claims: &Value, signature: &str) -> String {
 }
 
 /// A server checking tokens with the spec's secret, `adjust`ed further.
-async fn spawn_with_auth(adjust: impl FnOnce(&mut Config)) -> TestApp {
+pub(crate) async fn spawn_with_auth(adjust: impl FnOnce(&mut Config)) -> TestApp {
     spawn_app_with(|config| {
         config.auth_key = Some(AuthKey::Secret(Secret::new(SECRET)));
         adjust(config);
@@ -124,7 +124,7 @@ async fn open(
 }
 
 /// Connects with `?token=` (after `query`, which starts with `&` or is empty).
-async fn connect_with(app: &TestApp, token: &str, query: &str) -> Client {
+pub(crate) async fn connect_with(app: &TestApp, token: &str, query: &str) -> Client {
     match open(app, &format!("?token={token}{query}"), None).await {
         Ok(client) => client,
         Err(refusal) => panic!("the token was refused: {refusal:?}"),

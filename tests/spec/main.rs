@@ -28,3 +28,4 @@ mod properties;
 mod rooms;
 mod shutdown;
 mod slow_reader;
+mod token_command;
