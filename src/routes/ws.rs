@@ -110,11 +110,16 @@ pub async fn echo_socket(
 }
 
 /// What every upgrade checks first, in order: the server is not shutting down, the
-/// request is a WebSocket handshake, the endpoint's own check passes (`/ws`: its token),
+/// endpoint's own check passes (`/ws`: its token), the request is a WebSocket handshake,
 /// and there is a slot for it. The slot's ticket counts the connection as open on
 /// `endpoint`; a refusal is counted by its cause (both in this worker thread's
-/// counters). The endpoint's check comes before the slot, so a client without a valid
-/// token never holds one, nor learns whether the server is full.
+/// counters).
+///
+/// The endpoint's check comes before the slot, so a client without a valid token never
+/// holds one, nor learns whether the server is full. It comes before the handshake
+/// check too, so a plain `GET /ws?token=...` answers what an upgrade with that token
+/// would meet: a browser, which sees a refused upgrade only as a failed connection, can
+/// ask that way why (the bundled page does).
 fn admit_upgrade<T>(
     req: &HttpRequest,
     state: &AppState,
@@ -123,11 +128,12 @@ fn admit_upgrade<T>(
     check: impl FnOnce() -> Result<T, (UpgradeRefusal, ApiError)>,
 ) -> Result<(Ticket, T), ApiError> {
     let admitted = refuse_during_shutdown(state)
-        .and_then(|()| {
+        .and_then(|()| check())
+        .and_then(|checked| {
             transport::check_handshake(req)
+                .map(|()| checked)
                 .map_err(|refusal| (UpgradeRefusal::BadHandshake, refuse_handshake(refusal)))
         })
-        .and_then(|()| check())
         .and_then(|checked| admit(req, state).map(|ticket| (ticket, checked)));
     match admitted {
         Ok((ticket, checked)) => Ok((

@@ -315,6 +315,32 @@ async fn every_kind_of_bad_token_is_a_401_json_answer_before_the_upgrade() {
 }
 
 #[actix_web::test]
+async fn a_plain_get_with_a_token_answers_what_its_upgrade_would_meet() {
+    // A browser cannot read a refused upgrade's answer; the page asks this way instead.
+    let app = spawn_with_auth(|_| {}).await;
+    let (status, body) = app.get("/ws?token=garbage").await;
+    assert_eq!(
+        (status, &body["error"]),
+        (401, &json!("unauthorized")),
+        "{body}"
+    );
+    assert!(
+        body["message"].as_str().unwrap().contains("not a JWT"),
+        "{body}"
+    );
+    let (status, body) = app.get("/ws").await;
+    assert_eq!(status, 401, "{body}");
+    // A good token passes; then the request is no upgrade.
+    let (status, body) = app
+        .get(&format!("/ws?token={}", token(&claims("ann", 600))))
+        .await;
+    assert_eq!(status, 426, "{body}");
+    // Without authentication, nothing changes: not an upgrade.
+    let open = spawn_app().await;
+    assert_eq!(open.get("/ws?token=garbage").await.0, 426);
+}
+
+#[actix_web::test]
 async fn auth_token_max_bytes_caps_the_token_length() {
     let app = spawn_with_auth(|config| config.auth_token_max_bytes = 512).await;
     let mut padded = claims("ann", 600);
