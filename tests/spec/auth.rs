@@ -18,6 +18,7 @@ use serde_json::{json, Value};
 use tokio_tungstenite::tungstenite::{self, client::IntoClientRequest, http::HeaderValue};
 
 use crate::{
+    config::{run_to_exit, Binary},
     helpers::{spawn_app, spawn_app_with, Client, TestApp, DEADLINE},
     log_capture::Capture,
 };
@@ -388,6 +389,78 @@ async fn rs256_and_es256_keys_verify_their_tokens_and_refuse_algorithm_confusion
         // Another key of the same kind: a bad signature.
         let hs = signed(SECRET.as_bytes(), Algorithm::HS256, &good);
         expect_unauthorized(&app, &format!("?token={hs}"), None, &expected).await;
+    }
+}
+
+#[actix_web::test]
+async fn a_bad_token_setting_stops_the_binary_naming_it_and_never_showing_the_secret() {
+    let (private, public) = (key_file("rsa-private.pem"), key_file("rsa-public.pem"));
+    let short = "a-secret-of-31-bytes-0123456789";
+    let cases: [(&[(&str, &str)], &str); 7] = [
+        (&[("AUTH_JWT_SECRET", short)], "AUTH_JWT_SECRET"),
+        (
+            &[("AUTH_JWT_PUBLIC_KEY_FILE", "/nonexistent/key.pem")],
+            "AUTH_JWT_PUBLIC_KEY_FILE",
+        ),
+        (
+            &[("AUTH_JWT_PUBLIC_KEY_FILE", private.as_str())],
+            "AUTH_JWT_PUBLIC_KEY_FILE",
+        ),
+        (
+            &[("AUTH_JWT_PUBLIC_KEY_FILE", &key_file("README.md"))],
+            "AUTH_JWT_PUBLIC_KEY_FILE",
+        ),
+        (
+            &[
+                ("AUTH_JWT_SECRET", SECRET),
+                ("AUTH_JWT_PUBLIC_KEY_FILE", public.as_str()),
+            ],
+            "AUTH_JWT_PUBLIC_KEY_FILE",
+        ),
+        (&[("AUTH_LEEWAY_MS", "-1")], "AUTH_LEEWAY_MS"),
+        (&[("AUTH_TOKEN_MAX_BYTES", "10")], "AUTH_TOKEN_MAX_BYTES"),
+    ];
+    for (vars, variable) in cases {
+        let mut all = vec![("PORT", "0")];
+        all.extend_from_slice(vars);
+        let (code, stderr) = run_to_exit(&all).await;
+        assert_eq!(code, Some(2), "{vars:?}: {stderr}");
+        assert!(
+            stderr.contains(&format!("invalid {variable}:")),
+            "{vars:?}: {stderr}"
+        );
+        assert!(!stderr.contains("listening on"), "{vars:?}: {stderr}");
+        assert!(
+            !stderr.contains(short) && !stderr.contains(SECRET),
+            "{stderr}"
+        );
+    }
+}
+
+#[actix_web::test]
+async fn the_binary_with_a_public_key_file_takes_tokens_of_its_private_key_only() {
+    let binary = Binary::start(&[("AUTH_JWT_PUBLIC_KEY_FILE", &key_file("ec-public.pem"))]).await;
+    let private = std::fs::read(key_file("ec-private.pem")).expect("the test key");
+    let signing = EncodingKey::from_ec_pem(&private).expect("an EC key");
+    let good = jsonwebtoken::encode(
+        &Header::new(Algorithm::ES256),
+        &claims("ann", 600),
+        &signing,
+    )
+    .expect("signs");
+    let mut client = Client::open(&binary.ws_url(&format!("/ws?token={good}"))).await;
+    assert_eq!(client.expect("welcome").await["user"], "ann");
+    let refused = tokio::time::timeout(
+        DEADLINE,
+        tokio_tungstenite::connect_async(
+            binary.ws_url(&format!("/ws?token={}", token(&claims("ann", 600)))),
+        ),
+    )
+    .await
+    .expect("an answer in time");
+    match refused {
+        Err(tungstenite::Error::Http(response)) => assert_eq!(response.status().as_u16(), 401),
+        other => panic!("an HS256 token against an ES256 key must be refused: {other:?}"),
     }
 }
 
