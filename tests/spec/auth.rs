@@ -681,7 +681,7 @@ fn claims_expiring_in(sub: &str, seconds: f64) -> Value {
 async fn a_connection_whose_token_expires_unrefreshed_is_closed_with_4001() {
     let app = spawn_with_auth(|config| config.auth_leeway = Duration::from_millis(200)).await;
     let mut watcher = member(&app, "watcher", "lobby").await;
-    let mut ann = connect_with(&app, &token(&claims_expiring_in("ann", 1.5)), "&room=lobby").await;
+    let mut ann = connect_with(&app, &token(&claims_expiring_in("ann", 3.0)), "&room=lobby").await;
     ann.expect("joined").await;
     watcher.expect("member_joined").await;
 
@@ -693,10 +693,10 @@ async fn a_connection_whose_token_expires_unrefreshed_is_closed_with_4001() {
 #[actix_web::test]
 async fn a_refresh_before_expiry_keeps_the_connection_past_the_old_one() {
     let app = spawn_with_auth(|config| config.auth_leeway = Duration::from_millis(200)).await;
-    let mut ann = connect_with(&app, &token(&claims_expiring_in("ann", 1.5)), "").await;
+    let mut ann = connect_with(&app, &token(&claims_expiring_in("ann", 3.0)), "").await;
     // A witness whose token expires a second after ann's first one did: once it is
     // closed, ann's old deadline has long passed.
-    let mut witness = connect_with(&app, &token(&claims_expiring_in("witness", 2.5)), "").await;
+    let mut witness = connect_with(&app, &token(&claims_expiring_in("witness", 4.0)), "").await;
 
     ann.send(json!({"type": "refresh", "token": token(&claims("ann", 600))}))
         .await;

@@ -57,17 +57,17 @@ fn logger() -> &'static CapturingLogger {
         // Nothing else in this binary sets a logger; if something did, captures would
         // see nothing and their tests fail, which is what should happen.
         log::set_logger(logger).expect("the spec binary's only logger");
-        logger.set_max_level();
+        logger.set_max_level(&logger.captures.lock().expect("not poisoned"));
         logger
     })
 }
 
 impl CapturingLogger {
     /// Everything while a capture is alive; only what `RUST_LOG` wants otherwise, so
-    /// the tests that capture nothing do not pay for every trace line.
-    fn set_max_level(&self) {
-        let capturing = !self.captures.lock().expect("not poisoned").is_empty();
-        log::set_max_level(if capturing {
+    /// the tests that capture nothing do not pay for every trace line. Called with the
+    /// captures locked, so a capture starting and another ending cannot cross.
+    fn set_max_level(&self, captures: &[(u64, Lines)]) {
+        log::set_max_level(if !captures.is_empty() {
             LevelFilter::Trace
         } else {
             self.forward.filter()
@@ -112,12 +112,10 @@ impl Capture {
             id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
             lines: Lines::default(),
         };
-        logger
-            .captures
-            .lock()
-            .expect("not poisoned")
-            .push((capture.id, capture.lines.clone()));
-        logger.set_max_level();
+        let mut captures = logger.captures.lock().expect("not poisoned");
+        captures.push((capture.id, capture.lines.clone()));
+        logger.set_max_level(&captures);
+        drop(captures);
         capture
     }
 
@@ -160,11 +158,8 @@ impl Capture {
 impl Drop for Capture {
     fn drop(&mut self) {
         let logger = logger();
-        logger
-            .captures
-            .lock()
-            .expect("not poisoned")
-            .retain(|(id, _)| *id != self.id);
-        logger.set_max_level();
+        let mut captures = logger.captures.lock().expect("not poisoned");
+        captures.retain(|(id, _)| *id != self.id);
+        logger.set_max_level(&captures);
     }
 }
