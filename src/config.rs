@@ -2,14 +2,18 @@
 //!
 //! Every limit and timer the server uses lives here, with a default that makes a bare
 //! `cargo run` work. `.env.example` mirrors this file: a new setting is added to both.
-//! This module parses and validates; it does not read files other than through
-//! [`Config::from_env`], so tests build configs from plain key/value pairs.
+//! This module parses and validates; the only files it reads are `.env` (through
+//! [`Config::from_env`]) and the public key `AUTH_JWT_PUBLIC_KEY_FILE` names, so a bad
+//! key stops start-up like any bad setting. Tests build configs from plain key/value
+//! pairs.
 
 use std::{collections::HashMap, fmt, path::PathBuf, time::Duration};
 
 use hubbub_core::protocol::{NodeId, MAX_PAGE};
 
 use crate::client_address::TrustedProxies;
+
+use crate::auth::{AuthKey, PublicKey, MIN_SECRET_BYTES};
 
 /// Every variable [`Config::from_vars`] reads, in `.env.example` order.
 pub const VARIABLES: &[&str] = &[
@@ -48,6 +52,10 @@ pub const VARIABLES: &[&str] = &[
     "TLS_CERT_FILE",
     "TLS_KEY_FILE",
     "TLS_RELOAD_INTERVAL_MS",
+    "AUTH_JWT_SECRET",
+    "AUTH_JWT_PUBLIC_KEY_FILE",
+    "AUTH_LEEWAY_MS",
+    "AUTH_TOKEN_MAX_BYTES",
 ];
 
 /// Everything the server can be told at start-up.
@@ -153,6 +161,18 @@ pub struct Config {
     /// on SIGHUP. Certificates are renewed days before they expire, so seconds are plenty,
     /// and reading two small files that often costs nothing.
     pub tls_reload_interval: Duration,
+    /// The key that checks connection tokens on `/ws`: `AUTH_JWT_SECRET` (HS256) or
+    /// `AUTH_JWT_PUBLIC_KEY_FILE` (RS256 or ES256, by the key's type). With one set,
+    /// every `/ws` connection needs a valid token (`401` before the upgrade otherwise);
+    /// `None`: no tokens, anyone who reaches the port may connect.
+    pub auth_key: Option<AuthKey>,
+    /// How far a token's `exp` and `nbf` may be off, for clock skew between the
+    /// issuer and this server (and a client's refresh still in flight). A connection
+    /// is closed with 4001 this long after its token's `exp`.
+    pub auth_leeway: Duration,
+    /// Longest token accepted, in bytes (`401` past it): a token travels in every
+    /// upgrade's URL or header, and checking one costs in proportion to its size.
+    pub auth_token_max_bytes: usize,
 }
 
 /// Where the certificate and its key live (PEM, both).
@@ -222,6 +242,13 @@ impl Default for Config {
             trusted_proxies: TrustedProxies::default(),
             tls: None,
             tls_reload_interval: Duration::from_millis(5_000),
+            auth_key: None,
+            // 30 s: servers kept by NTP are milliseconds apart, but containers, VMs and
+            // an issuer on another network drift by seconds; 30 s covers that with room,
+            // and stays short enough that an expired token, or one a short `exp` was
+            // meant to cut off, is not honoured for long.
+            auth_leeway: Duration::from_millis(30_000),
+            auth_token_max_bytes: 4096,
         }
     }
 }
@@ -421,6 +448,21 @@ impl Config {
             }
             config.tls_reload_interval = Duration::from_millis(millis);
         }
+        config.auth_key = auth_key(
+            vars.get("AUTH_JWT_SECRET").filter(|v| !v.trim().is_empty()),
+            get("AUTH_JWT_PUBLIC_KEY_FILE"),
+        )?;
+        if let Some(v) = get("AUTH_LEEWAY_MS") {
+            // Ten minutes at most: a leeway is for skew, not for extending tokens.
+            config.auth_leeway =
+                Duration::from_millis(parse_number("AUTH_LEEWAY_MS", v, 0, 600_000)?);
+        }
+        if let Some(v) = get("AUTH_TOKEN_MAX_BYTES") {
+            // A JWT with a short `sub` and `exp` is about 150 bytes; 64 KiB is more
+            // than a URL should carry.
+            config.auth_token_max_bytes =
+                parse_number("AUTH_TOKEN_MAX_BYTES", v, 256, 65_536)? as usize;
+        }
         config.validate()?;
         Ok(config)
     }
@@ -468,6 +510,43 @@ impl Config {
     /// `host:port` as given to the listener.
     pub fn bind_address(&self) -> String {
         format!("{}:{}", self.host, self.port)
+    }
+}
+
+/// The token key from `AUTH_JWT_SECRET` (its bytes exactly as written, not trimmed) or
+/// the PEM file `AUTH_JWT_PUBLIC_KEY_FILE` names; not both.
+fn auth_key(
+    secret: Option<&String>,
+    key_file: Option<&str>,
+) -> Result<Option<AuthKey>, ConfigError> {
+    match (secret, key_file) {
+        (None, None) => Ok(None),
+        (Some(_), Some(_)) => Err(ConfigError {
+            variable: "AUTH_JWT_PUBLIC_KEY_FILE".into(),
+            problem: "set AUTH_JWT_SECRET (HS256) or AUTH_JWT_PUBLIC_KEY_FILE (RS256/ES256),                       not both"
+                .into(),
+        }),
+        (Some(secret), None) => {
+            if secret.len() < MIN_SECRET_BYTES {
+                return Err(ConfigError {
+                    variable: "AUTH_JWT_SECRET".into(),
+                    problem: format!(
+                        "must be at least {MIN_SECRET_BYTES} bytes (an HS256 key as long as                          its hash; e.g. `openssl rand -hex 32`), got {}",
+                        secret.len()
+                    ),
+                });
+            }
+            Ok(Some(AuthKey::Secret(Secret::new(secret))))
+        }
+        (None, Some(path)) => {
+            let error = |problem: String| ConfigError {
+                variable: "AUTH_JWT_PUBLIC_KEY_FILE".into(),
+                problem,
+            };
+            let pem = std::fs::read(path).map_err(|err| error(format!("cannot read {path}: {err}")))?;
+            let key = PublicKey::from_pem(&pem).map_err(|problem| error(format!("{path}: {problem}")))?;
+            Ok(Some(AuthKey::PublicKey(key)))
+        }
     }
 }
 
@@ -696,6 +775,68 @@ mod tests {
         ])
         .unwrap_err();
         assert_eq!(err.variable, "CLIENT_TIMEOUT_MS");
+    }
+
+    #[test]
+    fn a_token_key_is_a_long_enough_secret_or_a_readable_public_key_not_both() {
+        let secret = " 32 bytes of secret, as written ";
+        let config = Config::from_vars([("AUTH_JWT_SECRET", secret)]).unwrap();
+        match &config.auth_key {
+            Some(AuthKey::Secret(kept)) => assert_eq!(kept.expose(), secret, "not trimmed"),
+            other => panic!("{other:?}"),
+        }
+        assert!(
+            !format!("{config:?}").contains("bytes of secret"),
+            "{config:?}"
+        );
+        let err = Config::from_vars([("AUTH_JWT_SECRET", "short")]).unwrap_err();
+        assert_eq!(err.variable, "AUTH_JWT_SECRET");
+        assert!(!err.to_string().contains("short"), "{err}");
+
+        let keys = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/keys");
+        let rsa = format!("{keys}/rsa-public.pem");
+        let config = Config::from_vars([("AUTH_JWT_PUBLIC_KEY_FILE", rsa.as_str())]).unwrap();
+        assert_eq!(
+            config.auth_key.unwrap().algorithm(),
+            jsonwebtoken::Algorithm::RS256
+        );
+        for bad in [
+            format!("{keys}/nowhere.pem"),
+            format!("{keys}/rsa-private.pem"),
+            keys.to_string(),
+        ] {
+            let err = Config::from_vars([("AUTH_JWT_PUBLIC_KEY_FILE", bad.as_str())]).unwrap_err();
+            assert_eq!(err.variable, "AUTH_JWT_PUBLIC_KEY_FILE", "{bad}");
+            assert!(err.problem.contains(&bad), "{err}");
+        }
+        let err = Config::from_vars([
+            ("AUTH_JWT_SECRET", secret),
+            ("AUTH_JWT_PUBLIC_KEY_FILE", rsa.as_str()),
+        ])
+        .unwrap_err();
+        assert!(err.problem.contains("not both"), "{err}");
+        assert!(Config::default().auth_key.is_none());
+    }
+
+    #[test]
+    fn the_leeway_and_the_token_cap_are_bounded() {
+        let config =
+            Config::from_vars([("AUTH_LEEWAY_MS", "0"), ("AUTH_TOKEN_MAX_BYTES", "512")]).unwrap();
+        assert_eq!(config.auth_leeway, Duration::ZERO);
+        assert_eq!(config.auth_token_max_bytes, 512);
+        assert_eq!(Config::default().auth_leeway, Duration::from_secs(30));
+        assert_eq!(
+            Config::from_vars([("AUTH_LEEWAY_MS", "600001")])
+                .unwrap_err()
+                .variable,
+            "AUTH_LEEWAY_MS"
+        );
+        assert_eq!(
+            Config::from_vars([("AUTH_TOKEN_MAX_BYTES", "100")])
+                .unwrap_err()
+                .variable,
+            "AUTH_TOKEN_MAX_BYTES"
+        );
     }
 
     #[test]

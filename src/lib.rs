@@ -6,6 +6,8 @@
 //! `cargo doc --document-private-items`):
 //!
 //! - [`config`]: the typed `Config`, from the environment and `.env`.
+//! - [`auth`]: connection tokens (JWT): the configured key, the `Verifier` every `/ws`
+//!   upgrade and `refresh` asks, and minting for `hubbub token` ([`token_command`]).
 //! - [`startup`]: builds the server (hub, supervisor, routes, per-worker plumbing,
 //!   listener); used by `main` and the tests.
 //! - [`protocol`]: the `/ws` wire types and validation (`hubbub-core`'s).
@@ -39,13 +41,16 @@
 pub use hubbub_core::protocol;
 
 // What the tests, the benchmarks and the fuzz targets use is public: the config (and the
-// trusted-proxy list it holds), the server, the backend seam, the wire types and the
-// frame reassembler. The rest is the crate's own, so rustc reports what nothing uses.
+// trusted-proxy list it holds), the server, the backend seam, the wire types, the frame
+// reassembler, tokens and the `hubbub token` subcommand. The rest is the crate's own, so
+// rustc reports what nothing uses.
+pub mod auth;
 pub mod client_address;
 pub mod config;
 pub mod hub;
 pub mod startup;
 pub mod tls;
+pub mod token_command;
 pub mod transport;
 
 mod admission;

@@ -1,5 +1,6 @@
 //! `hubbub`: read the config, start logging, serve until Ctrl-C or SIGTERM (and with
-//! TLS, reload the certificate on SIGHUP).
+//! TLS, reload the certificate on SIGHUP). `hubbub token ...` mints a connection token
+//! instead (`hubbub::token_command`).
 
 // Unsafe code is allowed item by item, each with its SAFETY reasoning.
 #![deny(unsafe_code)]
@@ -12,8 +13,22 @@ use hubbub::{config::Config, startup::Application};
 #[global_allocator]
 static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
+fn main() -> std::io::Result<()> {
+    let mut args = std::env::args().skip(1);
+    match args.next().as_deref() {
+        None => serve(),
+        Some("token") => std::process::exit(hubbub::token_command::main(args.collect())),
+        Some(other) => {
+            eprintln!(
+                "hubbub: unknown command {other:?}; run `hubbub` to serve, or `hubbub token --help`"
+            );
+            std::process::exit(2);
+        }
+    }
+}
+
 #[actix_web::main]
-async fn main() -> std::io::Result<()> {
+async fn serve() -> std::io::Result<()> {
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
     let config = match Config::from_env() {
         Ok(config) => config,

@@ -90,15 +90,18 @@ pub enum UpgradeRefusal {
     ShuttingDown,
     /// Not a valid WebSocket upgrade request (method, headers, key).
     BadHandshake,
+    /// No valid token on `/ws` while authentication is on.
+    Unauthorized,
 }
 
 impl UpgradeRefusal {
-    const ALL: [UpgradeRefusal; 5] = [
+    const ALL: [UpgradeRefusal; 6] = [
         UpgradeRefusal::ServerFull,
         UpgradeRefusal::TooManyConnections,
         UpgradeRefusal::OriginNotAllowed,
         UpgradeRefusal::ShuttingDown,
         UpgradeRefusal::BadHandshake,
+        UpgradeRefusal::Unauthorized,
     ];
 
     fn as_str(self) -> &'static str {
@@ -108,6 +111,7 @@ impl UpgradeRefusal {
             UpgradeRefusal::OriginNotAllowed => "origin_not_allowed",
             UpgradeRefusal::ShuttingDown => "shutting_down",
             UpgradeRefusal::BadHandshake => "bad_handshake",
+            UpgradeRefusal::Unauthorized => "unauthorized",
         }
     }
 }

@@ -8,6 +8,14 @@
 //!
 //! It counts what it receives by type, the errors it sends itself and the messages it
 //! drops for their rate, in the server's [`crate::metrics`]: one atomic add each.
+//!
+//! With authentication on it holds the connection's token claims: it tells the hub the
+//! user and the rooms the token allows when it connects (the room rules check `join`
+//! and `say` against them: they are room rules, kept in `hubbub-core` with the others),
+//! closes the connection with 4001 once the token has expired (plus the leeway), and
+//! answers `refresh` itself, since it has the verifier and the claims: `refreshed` or
+//! `bad_token`, and a [`Reauthorize`] to the hub when the new token brings a name or
+//! other rooms.
 
 use std::{
     rc::Rc,
@@ -18,11 +26,12 @@ use std::{
 use actix::prelude::*;
 use bytestring::ByteString;
 
-use hubbub_core::cmd::Join;
+use hubbub_core::{cmd::Join, Access};
 
 use crate::{
     admission::Ticket,
-    hub::messages::{Connect, Disconnect, FromMember},
+    auth::{Claims, Verifier},
+    hub::messages::{Connect, Disconnect, FromMember, Reauthorize},
     protocol::{
         self, Command, DisplayName, Event, Inbound, LeaveReason, Limits, MemberId, NodeId,
         ProtocolError, Ref, RoomName, Timestamp, PROTOCOL_VERSION,
@@ -54,6 +63,8 @@ pub struct ConnectionSettings {
     pub rate_limit_strikes: u32,
     /// This server's `NODE_ID`, told in `welcome.node`.
     pub node: NodeId,
+    /// Checks tokens (at the upgrade and on `refresh`) when authentication is on.
+    pub verifier: Option<Arc<Verifier>>,
 }
 
 impl ConnectionSettings {
@@ -77,6 +88,8 @@ pub struct SessionSetup {
     pub query_errors: Vec<ProtocolError>,
     pub socket: Option<SocketCloser>,
     pub ticket: Ticket,
+    /// The upgrade's token, verified; `None` with authentication off.
+    pub claims: Option<Claims>,
 }
 
 /// What the session does once, when it starts.
@@ -85,6 +98,19 @@ struct Start {
     room: Option<RoomName>,
     query_errors: Vec<ProtocolError>,
 }
+
+/// An authenticated connection's token.
+struct Authenticated {
+    verifier: Arc<Verifier>,
+    /// The claims of the token it holds now (the last refreshed).
+    claims: Claims,
+    /// Closes the connection with 4001 at `exp` plus the leeway; re-armed by a refresh.
+    expiry: Option<SpawnHandle>,
+}
+
+/// The longest a single expiry timer is set for: a token valid for months is checked
+/// again each day rather than trusting one timer (and the clock) for that long.
+const MAX_EXPIRY_TIMER: Duration = Duration::from_secs(86_400);
 
 pub struct Session {
     id: MemberId,
@@ -101,6 +127,8 @@ pub struct Session {
     going_away: Option<Subscription>,
     /// `None` when rate limiting is off.
     rate_limiter: Option<RateLimiter>,
+    /// `None` with authentication off.
+    auth: Option<Authenticated>,
     /// Holds this connection's slot under `MAX_CONNECTIONS`.
     _ticket: Ticket,
 }
@@ -113,8 +141,17 @@ impl Session {
             settings.rate_limit_strikes,
             Instant::now(),
         );
+        let auth = setup
+            .claims
+            .zip(settings.verifier.clone())
+            .map(|(claims, verifier)| Authenticated {
+                verifier,
+                claims,
+                expiry: None,
+            });
         Self {
             rate_limiter,
+            auth,
             id: setup.id,
             worker,
             connection: Connection::new(
@@ -151,8 +188,13 @@ impl Session {
         self.reply(ctx, reference, &error.into());
     }
 
-    /// Answers a command here if it needs no room state, else hands it to the hub.
+    /// Answers a command here if it needs no room state (or is `refresh`), else hands it
+    /// to the hub.
     fn dispatch(&mut self, command: Command, reference: Option<Ref>, ctx: &mut WsContext<Self>) {
+        let command = match command {
+            Command::Refresh(refresh) => return self.refresh(refresh.token, reference, ctx),
+            other => other,
+        };
         match command.answer_here(Timestamp::now()) {
             Ok(reply) => self.reply(ctx, reference.as_ref(), &reply),
             Err(command) => self.worker.send_to_hub(FromMember {
@@ -161,6 +203,86 @@ impl Session {
                 command,
             }),
         }
+    }
+
+    /// `refresh`: the connection holds `token` from now on if it is valid and for the
+    /// same user; `refreshed` with its expiry, or `bad_token` (and nothing changes).
+    fn refresh(&mut self, token: String, reference: Option<Ref>, ctx: &mut WsContext<Self>) {
+        let bad_token =
+            |message: String| ProtocolError::new(protocol::ErrorCode::BadToken, message);
+        let Some(auth) = self.auth.as_mut() else {
+            let error = bad_token(
+                "authentication is off on this server: there is no token to refresh".into(),
+            );
+            return self.reply_error(ctx, reference.as_ref(), error);
+        };
+        let claims = match auth.verifier.verify(&token, Timestamp::now()) {
+            Ok(claims) => claims,
+            Err(refusal) => {
+                log::info!("member {}: refresh refused: {refusal}", self.id);
+                return self.reply_error(ctx, reference.as_ref(), bad_token(refusal.to_string()));
+            }
+        };
+        if claims.user != auth.claims.user {
+            log::info!(
+                "member {}: refresh refused: a token for user {} on user {}'s connection",
+                self.id,
+                claims.user,
+                auth.claims.user
+            );
+            let error = bad_token(format!(
+                "the token is for another user than this connection's ({}); connect again to \
+                 change users",
+                auth.claims.user
+            ));
+            return self.reply_error(ctx, reference.as_ref(), error);
+        }
+        let expires_at = claims.expires_at;
+        let changed = claims.name.is_some() || claims.rooms != auth.claims.rooms;
+        let reauthorize = changed.then(|| Reauthorize {
+            id: self.id,
+            reference: reference.clone(),
+            name: claims.name.clone(),
+            rooms: claims.rooms.clone(),
+        });
+        auth.claims = claims;
+        log::info!(
+            "member {}: token refreshed, expires at {}",
+            self.id,
+            expires_at
+        );
+        self.arm_expiry(ctx);
+        self.reply(ctx, reference.as_ref(), &Event::Refreshed { expires_at });
+        if let Some(reauthorize) = reauthorize {
+            self.worker.send_to_hub(reauthorize);
+        }
+    }
+
+    /// Sets the timer that closes the connection with 4001 once its token has expired
+    /// (plus the leeway), in place of any earlier one.
+    fn arm_expiry(&mut self, ctx: &mut WsContext<Self>) {
+        let Some(auth) = self.auth.as_mut() else {
+            return;
+        };
+        if let Some(earlier) = auth.expiry.take() {
+            ctx.cancel_future(earlier);
+        }
+        let deadline = auth.claims.expires_at.millis() + auth.verifier.leeway().as_millis() as i64;
+        let left = deadline - Timestamp::now().millis();
+        if left <= 0 {
+            return self.token_expired(ctx);
+        }
+        let wait = Duration::from_millis(left as u64).min(MAX_EXPIRY_TIMER);
+        auth.expiry = Some(ctx.run_later(wait, Self::arm_expiry));
+    }
+
+    fn token_expired(&mut self, ctx: &mut WsContext<Self>) {
+        log::info!(
+            "member {}: its token expired and was not refreshed, closing with 4001",
+            self.id
+        );
+        self.connection
+            .close(ctx, CloseCode::TokenExpired, "token expired");
     }
 
     /// Spends a token for one incoming message; `false` if it must not be served.
@@ -245,9 +367,17 @@ impl Actor for Session {
             self.worker
                 .open_inbox(self.id, self.settings.limits.max_pending_bytes),
         );
+        let access = self
+            .auth
+            .as_ref()
+            .map_or_else(Access::default, |auth| Access {
+                user: Some(auth.claims.user.clone()),
+                rooms: auth.claims.rooms.clone(),
+            });
         self.worker.send_to_hub(Connect {
             id: self.id,
             name: start.name.clone(),
+            access,
             courier: self.worker.courier(),
         });
         self.worker.watch(Watch {
@@ -265,6 +395,8 @@ impl Actor for Session {
             timeout_ms: self.settings.client_timeout.as_millis() as u64,
             limits: self.settings.limits.clone(),
             node: self.settings.node.clone(),
+            user: self.auth.as_ref().map(|auth| auth.claims.user.clone()),
+            expires_at: self.auth.as_ref().map(|auth| auth.claims.expires_at),
         };
         self.reply(ctx, None, &welcome);
         for error in start.query_errors {
@@ -274,6 +406,7 @@ impl Actor for Session {
             self.dispatch(Command::Join(Join::room(room)), None, ctx);
         }
         ctx.run_interval(self.settings.heartbeat_interval, Self::heartbeat);
+        self.arm_expiry(ctx);
         self.going_away = self.worker.on_shutdown(ctx.address().recipient());
     }
 

@@ -8,6 +8,7 @@ use actix_web::{dev::ServerHandle, middleware, web, App, HttpServer};
 
 use crate::{
     admission::Admission,
+    auth::Verifier,
     config::Config,
     hub::{
         backend::{InMemory, RoomBackend},
@@ -232,6 +233,10 @@ fn connection_settings(config: &Config) -> ConnectionSettings {
         rate_limit_burst: config.rate_limit_burst,
         rate_limit_strikes: config.rate_limit_strikes,
         node: config.node_id.clone(),
+        verifier: config
+            .auth_key
+            .as_ref()
+            .map(|key| Verifier::new(key, config.auth_leeway, config.auth_token_max_bytes)),
         limits: Limits {
             max_message_bytes: config.max_message_bytes,
             max_rooms: config.max_rooms_per_connection,

@@ -33,6 +33,9 @@ import { Hubbub } from "./hubbub.js";
   var el = {
     connectForm: $("connect-form"),
     name: $("name"),
+    tokenRow: $("token-row"),
+    token: $("token"),
+    tokenStatus: $("token-status"),
     connect: $("connect"),
     disconnect: $("disconnect"),
     connState: $("conn-state"),
@@ -76,8 +79,12 @@ import { Hubbub } from "./hubbub.js";
   var hub = new Hubbub();
 
   var state = {
-    status: "disconnected",   // disconnected | connecting | connected | reconnecting
-    me: null,                 // {id, name} from welcome
+    status: "disconnected",   // disconnected | connecting | connected | reconnecting | refused
+    me: null,                 // {id, name, user} from welcome
+    token: "",                // the token to connect with ("" for none)
+    tokenBad: false,          // the server refused `token`: get another before reconnecting
+    refreshUrl: null,         // where a fresh token can be had (#refresh_url=...), if anywhere
+    diagnosis: 0,             // counts failed connects, so a late answer about an old one is dropped
     name: "",                 // name to connect with
     countdownTimer: null,
     reconnectAt: 0,
@@ -195,10 +202,12 @@ import { Hubbub } from "./hubbub.js";
   function updateControls() {
     var connected = state.status === "connected";
     var idle = state.status === "disconnected";
-    el.connect.disabled = !(idle || state.status === "reconnecting");
     el.connect.textContent = state.status === "reconnecting" ? "Reconnect now" : "Connect";
-    el.disconnect.disabled = idle;
-    el.name.disabled = !idle && state.status !== "reconnecting";
+    var stopped = idle || state.status === "refused";
+    el.connect.disabled = !(stopped || state.status === "reconnecting");
+    el.disconnect.disabled = stopped;
+    el.name.disabled = !stopped && state.status !== "reconnecting";
+    el.token.disabled = el.name.disabled;
 
     var canChat = connected && (!!state.active || !!state.whisperTo);
     el.messageInput.disabled = !canChat;
@@ -222,12 +231,31 @@ import { Hubbub } from "./hubbub.js";
   function showIdentity() {
     if (state.me) {
       el.identity.hidden = false;
-      el.identity.textContent = "you are " + state.me.name;
+      el.identity.textContent = "you are " + state.me.name + (state.me.user ? " (user " + state.me.user + ")" : "");
       el.identity.title = "connection id " + state.me.id;
+      el.identity.setAttribute("data-user", state.me.user || "");
     } else {
       el.identity.hidden = true;
       el.identity.textContent = "";
+      el.identity.removeAttribute("data-user");
     }
+    showTokenStatus();
+  }
+
+  // When the connection's token expires, and whether the page will refresh it.
+  function showTokenStatus() {
+    var expires = state.me ? hub.expiresAt : null;
+    if (!expires) {
+      el.tokenStatus.hidden = true;
+      el.tokenStatus.textContent = "";
+      el.tokenStatus.removeAttribute("data-expires-at");
+      return;
+    }
+    el.tokenStatus.hidden = false;
+    el.tokenStatus.textContent = "token expires at " + fmtTime(expires) +
+      (state.refreshUrl ? ", refreshed before then" : "");
+    el.tokenStatus.title = expires.toLocaleString();
+    el.tokenStatus.setAttribute("data-expires-at", expires.toISOString());
   }
 
   // A refused or failed request, shown in the error bar. A lost connection says so in
@@ -245,7 +273,62 @@ import { Hubbub } from "./hubbub.js";
 
   function connect() {
     hub.name = state.name;
+    hub.token = tokenForConnect;
+    hub.refreshToken = state.refreshUrl ? fetchToken : null;
     hub.connect().catch(function () { /* disconnected before it opened */ });
+  }
+
+  // ---------------------------------------------------------------- tokens
+
+  // What hubbub.js connects with, asked on every connect: the token given, or with a
+  // refresh_url a fresh one when there is none yet or the server refused the last.
+  function tokenForConnect() {
+    if (state.refreshUrl && (!state.token || state.tokenBad)) {
+      return fetchToken().then(function (token) {
+        state.token = token;
+        el.token.value = token;
+        return token;
+      });
+    }
+    return state.token || null;
+  }
+
+  // A new token from refresh_url: its body is the token, or JSON with a `token` field.
+  function fetchToken() {
+    return fetch(state.refreshUrl, { cache: "no-store", credentials: "same-origin" }).then(function (response) {
+      if (!response.ok) throw new Error("refresh_url answered " + response.status);
+      return response.text();
+    }).then(function (body) {
+      var text = body.trim();
+      if (text.charAt(0) === "{") {
+        try { text = String(JSON.parse(text).token || ""); } catch (e) { text = ""; }
+      }
+      if (!text) throw new Error("refresh_url gave no token");
+      state.tokenBad = false;
+      return text;
+    });
+  }
+
+  // A browser sees a refused upgrade only as a connection that failed before welcome.
+  // Ask the server over plain HTTP what it makes of our token: a 401 means refused (say
+  // so, and stop unless a new token can be had); anything else was not the token.
+  function diagnoseFailedConnect() {
+    var attempt = ++state.diagnosis;
+    hub.diagnose().then(function (answer) {
+      if (attempt !== state.diagnosis || state.status === "connected" || state.status === "disconnected") return;
+      if (answer.status !== 401) return;
+      state.tokenBad = true;
+      el.tokenRow.hidden = false;
+      var reason = answer.message ? " (" + answer.message + ")" : "";
+      if (state.refreshUrl) {
+        showError("unauthorized", "refused: token invalid or expired; getting a new one" + reason);
+        return;
+      }
+      hub.close();
+      setStatus("refused", state.token ? "refused: token invalid or expired" : "refused: a token is needed");
+      showError("unauthorized", (state.token ? "refused: token invalid or expired" : "refused: this server needs a token") + reason);
+      el.token.focus();
+    });
   }
 
   function disconnect() {
@@ -270,6 +353,12 @@ import { Hubbub } from "./hubbub.js";
 
   hub.on("close", function (ev) {
     clearCountdown();
+    // The server closes with 4001 when the token expired: a new one is needed.
+    if (ev.code === 4001) state.tokenBad = true;
+    if (!ev.wasOpen && ev.willReconnect) {
+      if (ev.code === 0 && ev.reason) showError("cannot_connect", ev.reason);
+      else diagnoseFailedConnect();
+    }
     state.rooms.forEach(function (room) { room.joined = false; room.moreToken = null; });
     if (!ev.willReconnect) {
       // The user's own Disconnect.
@@ -314,9 +403,16 @@ import { Hubbub } from "./hubbub.js";
   hub.on("message", onMessage);
   hub.on("whisper", onWhisper);
   hub.on("error", function (err) { showError(err.code, err.message); });
+  hub.on("refreshed", function () {
+    showTokenStatus();
+    broadcastSystem("Token refreshed: it now expires at " + fmtTime(hub.expiresAt) + ".", "conn");
+  });
 
   function onWelcome() {
     state.me = hub.me;
+    state.me.user = hub.user;
+    state.tokenBad = false;
+    if (state.status === "refused" || el.error.getAttribute("data-code") === "unauthorized") el.errorBar.hidden = true;
     // hubbub.js reconnects with the name the server settled on (trimmed etc.), unless
     // none was given: a generated guest-<n> name is not sticky.
     state.name = hub.name;
@@ -829,6 +925,9 @@ import { Hubbub } from "./hubbub.js";
     }
     state.name = name;
     if (name) storageSet(NAME_KEY, name);
+    var token = el.token.value.trim();
+    if (token !== state.token) state.tokenBad = false;
+    state.token = token;
     connect();
   });
 
@@ -1021,4 +1120,19 @@ import { Hubbub } from "./hubbub.js";
   renderWhisperTarget();
   setActive(null);
   setStatus("disconnected");
+
+  // A token in the URL fragment (never sent to a server by the browser):
+  // #token=<JWT> and/or #refresh_url=<URL that answers a fresh token>. The page
+  // connects with it at once, and takes it out of the address bar so it is not copied
+  // along with the link.
+  var fragment = new URLSearchParams(window.location.hash.replace(/^#/, ""));
+  if (fragment.get("token") || fragment.get("refresh_url")) {
+    state.token = (fragment.get("token") || "").trim();
+    state.refreshUrl = fragment.get("refresh_url") || null;
+    el.token.value = state.token;
+    el.tokenRow.hidden = false;
+    try { window.history.replaceState(null, "", window.location.pathname + window.location.search); } catch (e) { /* file: */ }
+    state.name = el.name.value.trim();
+    connect();
+  }
 })();

@@ -28,6 +28,15 @@
  *   it are lost); with another `epoch` (the room started over) all of its history, as
  *   fresh. What was delivered before stays valid; the app may keep it or drop it.
  * - A server `resync` frame, or a gap in a room's `seq`, emits `resync` as well.
+ *
+ * Tokens (a server with authentication): `token` is sent as `?token=` on every connect
+ * (a function is asked each time, so it can hand out a fresh one). `user` and
+ * `expiresAt` come from `welcome`. `refresh(token)` replaces the connection's token;
+ * with the `refreshToken` option (a function giving a new token) the library does so by
+ * itself before the token expires (`refreshLeadMs` ahead), as the server closes a
+ * connection whose token expired with 4001. A refused upgrade reaches a browser only as
+ * a connection that failed before `welcome` (`close` with `wasOpen: false`);
+ * `diagnose()` asks the server why.
  */
 
 const DEFAULT_BACKOFF = {
@@ -73,7 +82,10 @@ export class HubbubError extends Error {
  *   `joined`.
  * - `resync` `{room, reason, epoch, seq, previous}`: the view of `room` is stale;
  *   `reason` is `epoch` (the room started over), `gap` (messages were lost) or `server`.
- * - `error`: an `error` frame no request was waiting for (or a re-join's, with `room`).
+ * - `refreshed` `{expires_at}`: the connection holds a new token (`refresh()`, or the
+ *   automatic refresh of the `refreshToken` option).
+ * - `error`: an `error` frame no request was waiting for (or a re-join's, with `room`;
+ *   or a failed automatic refresh, `bad_token` or `refresh_failed`).
  */
 export class Hubbub extends EventTarget {
   /** Display name to connect with; follows the server's answer and your renames. */
@@ -83,6 +95,12 @@ export class Hubbub extends EventTarget {
   /** `?token=`: a string, or a function returning one (or a promise of one), asked on
    *  every connect so a fresh token can be had after close code 4001. */
   token;
+  /** A function returning a new token (or a promise of one) for `refresh` before the
+   *  connection's token expires; null: no automatic refresh. */
+  refreshToken;
+  /** How long before the token's expiry the automatic refresh starts, ms (at most half
+   *  of the time left). */
+  refreshLeadMs;
   /** How long a request waits for its reply, ms. */
   requestTimeoutMs;
   /** Reconnect timing, see DEFAULT_BACKOFF. */
@@ -99,12 +117,16 @@ export class Hubbub extends EventTarget {
   #pending = new Map(); // ref -> {resolve, reject, timer}
   #waiting = []; // connect() callers: {resolve, reject}
   #rooms = new Map(); // room -> {epoch, seq}: what this client last saw
+  #refreshTimer = null;
+  #lastToken = null; // the token the current connection was opened with
 
   /**
    * @param {object} [options]
    * @param {string} [options.name]
    * @param {string} [options.url]
    * @param {string | (() => string | Promise<string>)} [options.token]
+   * @param {() => string | Promise<string>} [options.refreshToken]
+   * @param {number} [options.refreshLeadMs] default 60000
    * @param {number} [options.requestTimeoutMs] default 10000
    * @param {Partial<typeof DEFAULT_BACKOFF>} [options.backoff]
    */
@@ -113,6 +135,8 @@ export class Hubbub extends EventTarget {
     this.name = options.name || "";
     this.url = options.url || defaultUrl();
     this.token = options.token ?? null;
+    this.refreshToken = options.refreshToken ?? null;
+    this.refreshLeadMs = options.refreshLeadMs ?? 60000;
     this.requestTimeoutMs = options.requestTimeoutMs ?? 10000;
     this.backoff = { ...DEFAULT_BACKOFF, ...options.backoff };
   }
@@ -123,6 +147,15 @@ export class Hubbub extends EventTarget {
   get me() { return this.#welcome && { id: String(this.#welcome.id), name: this.#welcome.name }; }
   /** The server's `limits` from `welcome`. */
   get limits() { return (this.#welcome && this.#welcome.limits) || {}; }
+  /** The user the server took this connection's token for (`welcome.user`); null
+   *  without authentication or before `welcome`. */
+  get user() { return (this.#welcome && this.#welcome.user != null) ? String(this.#welcome.user) : null; }
+  /** When the connection's token expires (a Date, from `welcome` or the last
+   *  `refreshed`); null without authentication. */
+  get expiresAt() {
+    const at = this.#welcome && this.#welcome.expires_at;
+    return at ? new Date(at) : null;
+  }
 
   /** The last `{epoch, seq}` seen in `room`, or null if the room is not tracked. */
   cursor(room) {
@@ -234,6 +267,34 @@ export class Hubbub extends EventTarget {
   /** Resolves with the server's `echo` of `text`. */
   echo(text) { return this.request({ type: "echo", text }); }
 
+  /** Replaces the connection's token with `token` (for the same user); resolves with
+   *  `refreshed` (`expires_at`), rejects with `bad_token`. A string `token` option is
+   *  replaced too, so reconnects use the new token. */
+  refresh(token) {
+    return this.request({ type: "refresh", token }).then((refreshed) => {
+      if (typeof this.token !== "function") this.token = token;
+      this.#lastToken = token;
+      return refreshed;
+    });
+  }
+
+  /** Why the server would refuse this connection's upgrade, asked over plain HTTP (a
+   *  browser cannot read a refused upgrade's answer): resolves with `{status, error,
+   *  message}`, `status` 0 when the server cannot be reached. A 401 is the token's
+   *  fault; any other status says the token was not the problem. */
+  async diagnose() {
+    const query = this.#lastToken ? "?token=" + encodeURIComponent(this.#lastToken) : "";
+    const url = this.url.replace(/^ws/, "http").split("?")[0] + query;
+    try {
+      const response = await fetch(url, { cache: "no-store" });
+      let body = {};
+      try { body = await response.json(); } catch (err) { /* not JSON */ }
+      return { status: response.status, error: body.error || null, message: body.message || null };
+    } catch (err) {
+      return { status: 0, error: "unreachable", message: String((err && err.message) || err) };
+    }
+  }
+
   // ------------------------------------------------------------------ connection
 
   async #open() {
@@ -245,6 +306,7 @@ export class Hubbub extends EventTarget {
     try {
       const token = typeof this.token === "function" ? await this.token() : this.token;
       if (!this.#want || this.#state !== "connecting" || this.#ws) return;
+      this.#lastToken = token || null;
       const query = new URLSearchParams();
       if (this.name) query.set("name", this.name);
       if (token) query.set("token", token);
@@ -281,7 +343,8 @@ export class Hubbub extends EventTarget {
   #dropConnection(err) {
     clearTimeout(this.#stableTimer);
     clearTimeout(this.#retryTimer);
-    this.#stableTimer = this.#retryTimer = null;
+    clearTimeout(this.#refreshTimer);
+    this.#stableTimer = this.#retryTimer = this.#refreshTimer = null;
     this.#welcome = null;
     const pending = [...this.#pending.values()];
     this.#pending.clear();
@@ -327,6 +390,10 @@ export class Hubbub extends EventTarget {
       case "left":
         this.#rooms.delete(String(frame.room));
         break;
+      case "refreshed":
+        if (this.#welcome) this.#welcome.expires_at = frame.expires_at;
+        this.#scheduleRefresh();
+        break;
       case "member_renamed":
         if (this.#welcome && frame.member && String(frame.member.id) === String(this.#welcome.id)) {
           this.#welcome.name = this.name = String(frame.member.name);
@@ -342,6 +409,7 @@ export class Hubbub extends EventTarget {
     this.#state = "open";
     if (this.name) this.name = String(frame.name);
     this.#stableTimer = setTimeout(() => { this.#attempt = 0; }, this.backoff.stableMs);
+    this.#scheduleRefresh();
     this.#waiting.splice(0).forEach((w) => w.resolve(frame));
     this.#emit("open", frame);
     for (const room of this.#rooms.keys()) {
@@ -391,6 +459,32 @@ export class Hubbub extends EventTarget {
     }
     this.#emit("message", frame);
     return frame;
+  }
+
+  /** With `refreshToken`, arranges the next automatic `refresh`: `refreshLeadMs` before
+   *  the token expires, or at half the time left if that is sooner. */
+  #scheduleRefresh() {
+    clearTimeout(this.#refreshTimer);
+    this.#refreshTimer = null;
+    const expires = this.expiresAt;
+    if (!this.refreshToken || !expires || this.#state !== "open") return;
+    const left = expires.getTime() - Date.now();
+    const lead = Math.min(this.refreshLeadMs, left / 2);
+    this.#refreshTimer = setTimeout(() => this.#autoRefresh(), Math.max(0, left - lead));
+  }
+
+  async #autoRefresh() {
+    this.#refreshTimer = null;
+    try {
+      await this.refresh(await this.refreshToken());
+    } catch (err) {
+      if (this.#state !== "open") return;
+      this.#emit("error", { code: (err && err.code) || "refresh_failed", message: "could not refresh the token: " + ((err && err.message) || err) });
+      // Try again while there is time: the server closes with 4001 once it is gone.
+      const expires = this.expiresAt;
+      const left = expires ? expires.getTime() - Date.now() : 0;
+      if (left > 2000) this.#refreshTimer = setTimeout(() => this.#autoRefresh(), Math.min(5000, left / 2));
+    }
   }
 
   #emit(type, detail) {

@@ -832,6 +832,293 @@ async fn a_big_room_shows_its_count_lists_more_on_request_and_counts_newcomers_q
     ann.end().await;
 }
 
+// ------------------------------------------------------------------------ with tokens
+
+/// The HS256 secret of the servers below (32 bytes and more, as `AUTH_JWT_SECRET` must be).
+const AUTH_SECRET: &str = "the-browser-tests-token-secret-0123";
+
+fn now_seconds() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("after 1970")
+        .as_secs()
+}
+
+/// `claims` signed with [`AUTH_SECRET`].
+fn mint(claims: &Value) -> String {
+    jsonwebtoken::encode(
+        &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256),
+        claims,
+        &jsonwebtoken::EncodingKey::from_secret(AUTH_SECRET.as_bytes()),
+    )
+    .expect("test claims sign")
+}
+
+/// A test bed whose server checks tokens with [`AUTH_SECRET`], `configure`d further.
+async fn with_auth(configure: impl FnOnce(&mut Config)) -> Option<TestBed> {
+    TestBed::start_with(|config| {
+        config.auth_key = Some(hubbub::auth::AuthKey::Secret(hubbub::config::Secret::new(
+            AUTH_SECRET,
+        )));
+        configure(config);
+    })
+    .await
+}
+
+/// What the page shows about its connection and token.
+const TOKEN_VIEW: &str = "
+    var status = document.getElementById('token-status');
+    return {
+      state: document.getElementById('conn-state').dataset.state,
+      state_text: document.getElementById('conn-state').textContent,
+      identity: document.getElementById('identity').hidden ? null
+        : document.getElementById('identity').textContent,
+      connection: document.getElementById('identity').title,
+      user: document.getElementById('identity').getAttribute('data-user'),
+      expires_at: status.hidden ? null : status.getAttribute('data-expires-at'),
+      token_status: status.hidden ? null : status.textContent,
+      token_field: !document.getElementById('token-row').hidden,
+      error: document.getElementById('error-bar').hidden ? null
+        : document.getElementById('error').textContent,
+      hash: window.location.hash
+    };";
+
+#[actix_web::test]
+#[ignore = "needs chromium and chromedriver: cargo test --test browser -- --ignored"]
+async fn with_auth_a_token_in_the_fragment_shows_who_you_are_and_when_it_expires() {
+    let Some(bed) = with_auth(|_| {}).await else {
+        return;
+    };
+    let exp = now_seconds() + 3600;
+    let token = mint(&json!({"sub": "ann-42", "name": "Ann", "exp": exp}));
+    let ann = bed
+        .browser_at(&bed.server.url(&format!("/#token={token}")))
+        .await;
+
+    // The page connects by itself with the fragment's token.
+    ann.wait_connected().await;
+    let view = ann.execute(TOKEN_VIEW, vec![]).await;
+    assert_eq!(view["identity"], "you are Ann (user ann-42)", "{view}");
+    assert_eq!(view["user"], "ann-42", "{view}");
+    let expected = chrono::DateTime::from_timestamp(exp as i64, 0)
+        .expect("a time")
+        .to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+    assert_eq!(view["expires_at"], expected, "{view}");
+    assert!(
+        view["token_status"]
+            .as_str()
+            .is_some_and(|text| text.starts_with("token expires at ")),
+        "{view}"
+    );
+    assert_eq!(
+        view["hash"], "",
+        "the token is taken out of the address bar: {view}"
+    );
+    assert_eq!(view["error"], Value::Null, "{view}");
+
+    // And it works as without tokens.
+    ann.join("lobby").await;
+    ann.say("hello with a token").await;
+    let line = ann.wait_for_message("hello with a token").await;
+    assert_eq!(line["from"], "Ann", "{line}");
+    save_screenshot("with-a-token.png", &ann.screenshot().await);
+
+    ann.end().await;
+}
+
+#[actix_web::test]
+#[ignore = "needs chromium and chromedriver: cargo test --test browser -- --ignored"]
+async fn with_auth_a_bad_token_or_none_is_shown_as_refused_and_a_good_one_then_connects() {
+    let Some(bed) = with_auth(|_| {}).await else {
+        return;
+    };
+    let refused = "return document.getElementById('conn-state').dataset.state === 'refused';";
+
+    let bad = bed.browser_at(&bed.server.url("/#token=not-a-token")).await;
+    bad.wait_for("the page to say refused", refused, vec![])
+        .await;
+    let view = bad.execute(TOKEN_VIEW, vec![]).await;
+    let error = view["error"].as_str().unwrap_or_default();
+    assert!(
+        error.contains("refused: token invalid or expired") && error.contains("not a JWT"),
+        "the reason is shown: {view}"
+    );
+    assert_eq!(
+        view["state_text"], "refused: token invalid or expired",
+        "{view}"
+    );
+    assert_eq!(view["token_field"], true, "{view}");
+    assert_eq!(view["identity"], Value::Null, "{view}");
+    save_screenshot("refused.png", &bad.screenshot().await);
+
+    // A good token in the field connects.
+    let field = bad.find("#token").await;
+    must("clear #token", field.clear()).await;
+    let good = mint(&json!({"sub": "ann-42", "exp": now_seconds() + 600}));
+    must("type into #token", field.send_keys(&good)).await;
+    bad.click("#connect").await;
+    bad.wait_connected().await;
+    let view = bad.execute(TOKEN_VIEW, vec![]).await;
+    assert_eq!(view["user"], "ann-42", "{view}");
+    assert_eq!(view["error"], Value::Null, "the refusal is cleared: {view}");
+    bad.end().await;
+
+    // Without any token the page says one is needed, and offers the field.
+    let none = bed.browser().await;
+    let name = none.find("#name").await;
+    must("type into #name", name.send_keys("bob")).await;
+    none.click("#connect").await;
+    none.wait_for("the page to say refused", refused, vec![])
+        .await;
+    let view = none.execute(TOKEN_VIEW, vec![]).await;
+    assert!(
+        view["error"]
+            .as_str()
+            .is_some_and(|error| error.contains("refused: this server needs a token")),
+        "{view}"
+    );
+    assert_eq!(view["token_field"], true, "{view}");
+    assert_eq!(
+        none.focused().await,
+        "token",
+        "the focus goes to the token field"
+    );
+    none.end().await;
+}
+
+#[actix_web::test]
+#[ignore = "needs chromium and chromedriver: cargo test --test browser -- --ignored"]
+async fn with_a_refresh_url_the_page_refreshes_its_token_before_it_expires() {
+    // Tokens live 8 s and get a second of leeway: the page must refresh within that.
+    let Some(bed) = with_auth(|config| config.auth_leeway = Duration::from_secs(1)).await else {
+        return;
+    };
+    let issuer = TokenIssuer::start(8);
+    let page = bed
+        .browser_at(&bed.server.url(&format!("/#refresh_url={}", issuer.url())))
+        .await;
+    page.wait_connected().await;
+    let first = page.execute(TOKEN_VIEW, vec![]).await;
+    assert_eq!(first["user"], "issued-user", "{first}");
+    let first_expiry = first["expires_at"].as_str().expect("an expiry").to_owned();
+    assert!(
+        first["token_status"]
+            .as_str()
+            .is_some_and(|text| text.ends_with("refreshed before then")),
+        "{first}"
+    );
+
+    // A refresh moves the expiry later, on the same connection.
+    let refreshed = page
+        .wait_for(
+            "the token to be refreshed",
+            "var at = document.getElementById('token-status').getAttribute('data-expires-at');
+             return at && at !== arguments[0] && at;",
+            vec![json!(first_expiry)],
+        )
+        .await;
+    assert!(
+        refreshed.as_str().unwrap_or_default() > first_expiry.as_str(),
+        "{refreshed} after {first_expiry}"
+    );
+
+    // A witness whose token expires a second after the page's first one: once the
+    // server has closed it, the page's first token is past its deadline too.
+    let witness_exp = chrono::DateTime::parse_from_rfc3339(&first_expiry)
+        .expect("an RFC 3339 expiry")
+        .timestamp()
+        + 1;
+    let witness = mint(&json!({"sub": "witness", "exp": witness_exp}));
+    let url = format!("ws://127.0.0.1:{}/ws?token={witness}", bed.server.port);
+    let (mut socket, _) = tokio::time::timeout(WAIT, tokio_tungstenite::connect_async(url))
+        .await
+        .expect("the witness connects in time")
+        .expect("the witness's token is good");
+    let closed = tokio::time::timeout(WAIT, async {
+        while let Some(frame) = socket.next().await {
+            if let Ok(Message::Close(Some(close))) = frame {
+                return u16::from(close.code);
+            }
+        }
+        0
+    })
+    .await
+    .expect("the witness is closed in time");
+    assert_eq!(closed, 4001);
+
+    let now = page.execute(TOKEN_VIEW, vec![]).await;
+    assert_eq!(now["state"], "connected", "{now}");
+    assert_eq!(
+        now["connection"], first["connection"],
+        "the same connection: {now}"
+    );
+    assert!(
+        issuer.issued() >= 2,
+        "a first token and a refreshed one: {}",
+        issuer.issued()
+    );
+    page.end().await;
+}
+
+/// An HTTP endpoint on loopback that answers every request with a fresh token for
+/// `issued-user`, valid `ttl_seconds`, the way an application's token URL would (with
+/// CORS, as it is on another origin than the page).
+struct TokenIssuer {
+    port: u16,
+    issued: Arc<AtomicUsize>,
+    stop: Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl TokenIssuer {
+    fn start(ttl_seconds: u64) -> TokenIssuer {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind a free port");
+        let port = listener.local_addr().expect("its address").port();
+        listener.set_nonblocking(true).expect("non-blocking");
+        let issued = Arc::new(AtomicUsize::new(0));
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let (counter, stopped) = (issued.clone(), stop.clone());
+        std::thread::spawn(move || {
+            while !stopped.load(Ordering::Relaxed) {
+                let mut stream = match listener.accept() {
+                    Ok((stream, _)) => stream,
+                    Err(_) => {
+                        std::thread::sleep(POLL);
+                        continue;
+                    }
+                };
+                let _ = stream.set_nonblocking(false);
+                let _ = stream.set_read_timeout(Some(WAIT));
+                let mut request = [0u8; 4096];
+                let _ = stream.read(&mut request);
+                let token =
+                    mint(&json!({"sub": "issued-user", "exp": now_seconds() + ttl_seconds}));
+                counter.fetch_add(1, Ordering::Relaxed);
+                let response = format!(
+                    "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nAccess-Control-Allow-Origin: *\r\n\
+                     Cache-Control: no-store\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{token}",
+                    token.len()
+                );
+                let _ = stream.write_all(response.as_bytes());
+            }
+        });
+        TokenIssuer { port, issued, stop }
+    }
+
+    fn url(&self) -> String {
+        format!("http://127.0.0.1:{}/token", self.port)
+    }
+
+    fn issued(&self) -> usize {
+        self.issued.load(Ordering::Relaxed)
+    }
+}
+
+impl Drop for TokenIssuer {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+    }
+}
+
 // ------------------------------------------------------------------------ test bed
 
 /// Whether this machine can run the browser tests. Says why not and returns `false`,

@@ -5,8 +5,8 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use crate::report::Summary;
 
 use crate::{
-    churn::ChurnArgs, echo::EchoArgs, fanout::FanoutArgs, idle::IdleArgs, joins::JoinsArgs,
-    smoke::SmokeArgs,
+    churn::ChurnArgs, echo::EchoArgs, fanout::FanoutArgs, handshakes::HandshakesArgs,
+    idle::IdleArgs, joins::JoinsArgs, smoke::SmokeArgs,
 };
 
 #[derive(Debug, Parser)]
@@ -28,6 +28,7 @@ impl Cli {
             Mode::Idle(args) => &args.common,
             Mode::Churn(args) => &args.common,
             Mode::Joins(args) => &args.common,
+            Mode::Handshakes(args) => &args.common,
             Mode::Smoke(args) => &args.common,
         }
     }
@@ -45,6 +46,8 @@ pub enum Mode {
     Churn(ChurnArgs),
     /// N members join one room at once, then leave at once: server CPU per join and leave.
     Joins(JoinsArgs),
+    /// Connect, welcome, close on `/ws` as fast as answered, with a token or without.
+    Handshakes(HandshakesArgs),
     /// Every mode tiny with all checks on and no timing asserted (CI).
     Smoke(SmokeArgs),
 }

@@ -7,6 +7,8 @@
 //! - [`idle`]: N connections held open: server RSS per connection, handshakes/s;
 //! - [`churn`]: connect, join, say, leave, disconnect cycles; presence must end empty;
 //! - [`joins`]: N members join one room at once, then leave at once: CPU per join/leave;
+//! - [`handshakes`]: connect, `welcome`, close as fast as the server answers, with a
+//!   token or without: what authentication costs a connect;
 //! - [`smoke`]: every mode tiny, all checks on, no timing asserted (what CI runs).
 //!
 //! The plumbing they share: [`cli`] (arguments every mode takes), [`client`] (WebSocket
@@ -24,6 +26,7 @@ mod cli;
 mod client;
 mod echo;
 mod fanout;
+mod handshakes;
 mod hub;
 mod idle;
 mod joins;
@@ -64,6 +67,7 @@ fn main() {
             Mode::Idle(args) => vec![cli::run(args).await],
             Mode::Churn(args) => vec![cli::run(args).await],
             Mode::Joins(args) => vec![cli::run(args).await],
+            Mode::Handshakes(args) => vec![cli::run(args).await],
             Mode::Smoke(args) => smoke::run(args).await,
         };
         summaries.iter().map(|summary| summary.errors).sum::<u64>()

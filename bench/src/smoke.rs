@@ -46,10 +46,12 @@ pub enum Step {
     ChurnRaw,
     /// `joins`: 250 members into one room and out again (past PRESENCE_EVENTS_MAX).
     JoinsHub,
+    /// `handshakes` on `/ws` without a token (the smoke's server has auth off).
+    HandshakesHub,
 }
 
 /// What a hubbub server is smoke-tested with when `--only` is not given.
-const HUBBUB_STEPS: [Step; 8] = [
+const HUBBUB_STEPS: [Step; 9] = [
     Step::EchoRaw,
     Step::EchoHub,
     Step::FanoutHub,
@@ -58,6 +60,7 @@ const HUBBUB_STEPS: [Step; 8] = [
     Step::IdleRaw,
     Step::ChurnHub,
     Step::JoinsHub,
+    Step::HandshakesHub,
 ];
 
 impl Step {
@@ -90,6 +93,7 @@ impl Step {
             Step::ChurnHub => &["churn", "--protocol", "hub"],
             Step::ChurnRaw => &["churn", "--protocol", "raw"],
             Step::JoinsHub => &["joins", "--members", "250"],
+            Step::HandshakesHub => &["handshakes"],
         }
     }
 
@@ -137,6 +141,7 @@ pub async fn run(args: SmokeArgs) -> Vec<Summary> {
             Mode::Idle(args) => cli::run(args).await,
             Mode::Churn(args) => cli::run(args).await,
             Mode::Joins(args) => cli::run(args).await,
+            Mode::Handshakes(args) => cli::run(args).await,
             Mode::Smoke(_) => unreachable!("no smoke step runs smoke"),
         };
         summaries.push(summary);

@@ -8,7 +8,10 @@
 //!   client commands: connect, disconnect, a backend's publish and kick, the HTTP views,
 //!   and the time-driven ones the hub asks for (big rooms' member counts, kept rooms'
 //!   expiry);
-//! - [`room`]: one room's members, `seq` and history;
+//! - [`grant`]: who a connection is ([`Access`]: its user) and which rooms its token
+//!   lets it use ([`RoomGrant`]); [`reauthorize`]: a refreshed token's new name and
+//!   grant applied to room state;
+//! - [`room`]: one room's members (counted per user), `seq` and history;
 //! - [`effects`]: what an operation produces: who hears which event, who subscribes to
 //!   which room. The caller delivers them.
 //!
@@ -22,10 +25,13 @@
 
 pub mod cmd;
 pub mod effects;
+pub mod grant;
 pub mod protocol;
+mod reauthorize;
 mod room;
 pub mod state;
 
 pub use cmd::Command;
 pub use effects::{Audience, Effect, Effects, Recipients};
+pub use grant::{Access, RoomGrant};
 pub use state::{Counts, NotAMember, PublishRefused, RoomState, RoomsFull, Settings};

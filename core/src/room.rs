@@ -6,7 +6,7 @@ use std::{
     sync::Arc,
 };
 
-use crate::protocol::{ChatMessage, MemberId, RoomName, Sender, Timestamp};
+use crate::protocol::{ChatMessage, MemberId, RoomName, Sender, Timestamp, UserId};
 
 /// What one kept message costs the history budget, in bytes: its text and about what
 /// the message, its `Arc` and its place in the queue take beside it.
@@ -19,6 +19,10 @@ pub struct Room {
     /// Members and when each joined; ordered by id, i.e. by connection order, which is
     /// the order listings show.
     members: BTreeMap<MemberId, Timestamp>,
+    /// How many of the members each authenticated user has here (never 0: a user whose
+    /// last connection left is removed), so `first` and `last` follow a user across its
+    /// connections. Connections without a user are not counted: each is its own.
+    users: BTreeMap<UserId, usize>,
     /// How many members the members believe there are: what the events they were sent
     /// add up to. In a big room changes are counted, not announced, and this lags
     /// behind until the next `member_count`.
@@ -44,6 +48,7 @@ impl Room {
     pub fn new(history_len: usize, epoch: Arc<str>, now: Timestamp) -> Self {
         Self {
             members: BTreeMap::new(),
+            users: BTreeMap::new(),
             told_count: 0,
             epoch,
             last_seq: 0,
@@ -55,17 +60,41 @@ impl Room {
         }
     }
 
-    /// Adds a member; one already in keeps its first join time.
-    pub fn join(&mut self, id: MemberId, at: Timestamp) {
-        self.members.entry(id).or_insert(at);
+    /// Adds a member, of `user` if it has one; one already in keeps its first join time.
+    pub fn join(&mut self, id: MemberId, user: Option<&UserId>, at: Timestamp) {
         self.last_used = self.last_used.max(at);
+        if self.members.contains_key(&id) {
+            return;
+        }
+        self.members.insert(id, at);
+        if let Some(user) = user {
+            *self.users.entry(user.clone()).or_insert(0) += 1;
+        }
     }
 
-    /// Removes a member, returning when it had joined.
-    pub fn leave(&mut self, id: MemberId, now: Timestamp) -> Option<Timestamp> {
+    /// Removes a member (of `user`, as it joined), returning when it had joined.
+    pub fn leave(
+        &mut self,
+        id: MemberId,
+        user: Option<&UserId>,
+        now: Timestamp,
+    ) -> Option<Timestamp> {
         let joined_at = self.members.remove(&id)?;
         self.last_used = self.last_used.max(now);
+        if let Some(user) = user {
+            if let Some(count) = self.users.get_mut(user) {
+                *count -= 1;
+                if *count == 0 {
+                    self.users.remove(user);
+                }
+            }
+        }
         Some(joined_at)
+    }
+
+    /// How many of the room's members are connections of `user`.
+    pub fn connections_of(&self, user: &UserId) -> usize {
+        self.users.get(user).copied().unwrap_or(0)
     }
 
     pub fn joined_at(&self, id: MemberId) -> Option<Timestamp> {
@@ -246,12 +275,40 @@ mod tests {
     fn joining_twice_keeps_the_first_join() {
         let mut room = Room::new(1, "e".into(), Timestamp::from_millis(0));
         let (first, later) = (Timestamp::from_millis(1), Timestamp::from_millis(2));
-        room.join(MemberId(1), first);
-        room.join(MemberId(1), later);
+        room.join(MemberId(1), None, first);
+        room.join(MemberId(1), None, later);
         assert_eq!(room.len(), 1);
         assert_eq!(room.joined_at(MemberId(1)), Some(first));
-        assert_eq!(room.leave(MemberId(1), later), Some(first));
+        assert_eq!(room.leave(MemberId(1), None, later), Some(first));
         assert!(room.is_empty());
+    }
+
+    #[test]
+    fn a_users_connections_are_counted_once_each() {
+        let now = Timestamp::from_millis(0);
+        let ann = UserId::parse("ann").unwrap();
+        let mut room = Room::new(1, "e".into(), now);
+        room.join(MemberId(1), Some(&ann), now);
+        room.join(MemberId(1), Some(&ann), now);
+        assert_eq!(
+            room.connections_of(&ann),
+            1,
+            "joining twice is one connection"
+        );
+        room.join(MemberId(2), Some(&ann), now);
+        room.join(MemberId(3), None, now);
+        assert_eq!(room.connections_of(&ann), 2);
+        room.leave(MemberId(1), Some(&ann), now);
+        assert_eq!(room.connections_of(&ann), 1);
+        assert_eq!(room.leave(MemberId(9), Some(&ann), now), None);
+        assert_eq!(
+            room.connections_of(&ann),
+            1,
+            "a stranger's leave counts nothing"
+        );
+        room.leave(MemberId(2), Some(&ann), now);
+        assert_eq!(room.connections_of(&ann), 0);
+        assert!(room.users.is_empty());
     }
 
     #[test]

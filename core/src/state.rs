@@ -18,9 +18,10 @@ use rustc_hash::FxHashMap;
 
 use crate::{
     effects::{Audience, Effects},
+    grant::Access,
     protocol::{
         ChatMessage, DisplayName, Event, LeaveReason, Member, MemberId, PageLimit, RoomCount,
-        RoomName, RoomView, RoomsView, Sender, Timestamp,
+        RoomName, RoomView, RoomsView, Sender, Timestamp, UserId,
     },
     room::Room,
 };
@@ -60,6 +61,8 @@ pub(crate) struct Connection {
     pub(crate) connected_at: Timestamp,
     /// The rooms it is in, sorted so that a rename reaches them in a stable order.
     pub(crate) rooms: BTreeSet<RoomName>,
+    /// Its user and the rooms its token allows (anybody, anywhere, without a token).
+    pub(crate) access: Access,
 }
 
 impl Connection {
@@ -70,6 +73,7 @@ impl Connection {
             id,
             name: self.name.clone(),
             joined_at,
+            user: self.access.user.clone(),
         }
     }
 }
@@ -159,9 +163,24 @@ impl RoomState {
         }
     }
 
-    /// A connection has started; it is in no room yet.
+    /// A connection without a token has started; it is in no room yet.
     pub fn connect(&mut self, id: MemberId, name: DisplayName, now: Timestamp) {
-        log::info!("member {id} ({name}) connected");
+        self.connect_with(id, name, Access::default(), now);
+    }
+
+    /// A connection has started as `access` says (its token's user and rooms); it is in
+    /// no room yet.
+    pub fn connect_with(
+        &mut self,
+        id: MemberId,
+        name: DisplayName,
+        access: Access,
+        now: Timestamp,
+    ) {
+        match &access.user {
+            Some(user) => log::info!("member {id} ({name}, user {user}) connected"),
+            None => log::info!("member {id} ({name}) connected"),
+        }
         debug_assert!(
             !self.members.contains_key(&id),
             "member ids are never reused"
@@ -172,6 +191,7 @@ impl RoomState {
                 name,
                 connected_at: now,
                 rooms: BTreeSet::new(),
+                access,
             },
         );
     }
@@ -189,8 +209,9 @@ impl RoomState {
             connection.name,
             reason.as_str()
         );
+        let user = connection.access.user.as_ref();
         for room_name in &connection.rooms {
-            let Some(joined_at) = self.leave_room(id, room_name, now) else {
+            let Some(joined_at) = self.leave_room(id, user, room_name, now) else {
                 continue;
             };
             effects.unsubscribe(id, room_name.clone());
@@ -263,20 +284,9 @@ impl RoomState {
         if !self.is_in(id, room_name) {
             return Err(NotAMember);
         }
-        let member = self.member_in(id, room_name).ok_or(NotAMember)?;
-        if let Some(connection) = self.members.get_mut(&id) {
-            connection.rooms.remove(room_name);
-        }
-        self.leave_room(id, room_name, now);
-        log::info!("member {id} kicked from {room_name}");
         let mut effects = Effects::new();
-        effects.unsubscribe(id, room_name.clone());
-        let left = Event::Left {
-            room: room_name.clone(),
-            reason: Some(LeaveReason::Kicked),
-        };
-        effects.send(left, Audience::Member(id));
-        self.announce_departure(room_name, member, LeaveReason::Kicked, &mut effects);
+        self.remove_member(room_name, id, Audience::Member(id), now, &mut effects);
+        log::info!("member {id} kicked from {room_name}");
         Ok(effects)
     }
 
@@ -356,6 +366,40 @@ impl RoomState {
     }
 
     // --- what commands build on --------------------------------------------------------
+
+    /// Takes member `id` out of a room it is in, not by its own choice: `left` with
+    /// reason `kicked` to `told` (the member, as `Audience::Member` or as the requester
+    /// whose command caused it), `member_left` with reason `kicked` to the others.
+    pub(crate) fn remove_member(
+        &mut self,
+        room_name: &RoomName,
+        id: MemberId,
+        told: Audience,
+        now: Timestamp,
+        effects: &mut Effects,
+    ) {
+        let Some(member) = self.member_in(id, room_name) else {
+            return;
+        };
+        if let Some(connection) = self.members.get_mut(&id) {
+            connection.rooms.remove(room_name);
+        }
+        self.leave_room(id, member.user.as_ref(), room_name, now);
+        effects.unsubscribe(id, room_name.clone());
+        let left = Event::Left {
+            room: room_name.clone(),
+            reason: Some(LeaveReason::Kicked),
+        };
+        effects.send(left, told);
+        self.announce_departure(room_name, member, LeaveReason::Kicked, effects);
+    }
+
+    /// Whether member `id`'s token lets it into `room` (always, without a token).
+    pub(crate) fn may_enter(&self, id: MemberId, room: &RoomName) -> bool {
+        self.members
+            .get(&id)
+            .is_some_and(|c| c.access.rooms.allows(room))
+    }
 
     /// Up to `limit` of the room's members after `after`, as clients see them, in id
     /// order, and the `after` of the next page if there is one.
@@ -439,11 +483,15 @@ impl RoomState {
                 room: room_name.clone(),
                 except: Some(member.id),
             };
+            // A connection without a token is its own user: always its first.
+            let first = member
+                .user
+                .as_ref()
+                .is_none_or(|user| room.connections_of(user) == 1);
             let arrival = Event::MemberJoined {
                 room: room_name.clone(),
                 member,
-                // Every connection is its own user until connections carry tokens.
-                first: true,
+                first,
             };
             effects.send(arrival, others);
         }
@@ -472,12 +520,16 @@ impl RoomState {
             return;
         }
         room.told_count = room.told_count.saturating_sub(1);
+        // A connection without a token is its own user: always its last.
+        let last = member
+            .user
+            .as_ref()
+            .is_none_or(|user| room.connections_of(user) == 0);
         let departure = Event::MemberLeft {
             room: room_name.clone(),
             member,
             reason,
-            // Every connection is its own user until connections carry tokens.
-            last: true,
+            last,
         };
         effects.send(departure, room_audience(room_name));
     }
@@ -509,16 +561,18 @@ impl RoomState {
         self.members.get(&id).map(|c| c.member(id, c.connected_at))
     }
 
-    /// Removes `id` from one room's member list; returns when it had joined. A room left
-    /// empty is kept for `ROOM_TTL_MS` (with a TTL of 0 it goes at once, history and
-    /// `seq` with it). The member's own list of rooms is the caller's to update.
+    /// Removes `id` (a connection of `user`, if it has one) from one room's member list;
+    /// returns when it had joined. A room left empty is kept for `ROOM_TTL_MS` (with a
+    /// TTL of 0 it goes at once, history and `seq` with it). The member's own list of
+    /// rooms is the caller's to update.
     pub(crate) fn leave_room(
         &mut self,
         id: MemberId,
+        user: Option<&UserId>,
         name: &RoomName,
         now: Timestamp,
     ) -> Option<Timestamp> {
-        let joined_at = self.rooms.get_mut(name)?.leave(id, now)?;
+        let joined_at = self.rooms.get_mut(name)?.leave(id, user, now)?;
         if self.rooms.get(name).is_some_and(Room::is_empty) {
             if self.settings.room_ttl_ms == 0 {
                 self.remove_room(name);
@@ -538,8 +592,9 @@ impl RoomState {
     ) -> Result<(), RoomsFull> {
         self.open_room(name, now)?;
         self.unindex_idle(name);
+        let user = self.members.get(&id).and_then(|c| c.access.user.as_ref());
         if let Some(room) = self.rooms.get_mut(name) {
-            room.join(id, now);
+            room.join(id, user, now);
         }
         Ok(())
     }

@@ -6,7 +6,9 @@
 
 use std::sync::Arc;
 
-use hubbub_core::{Command, Counts, Effects, NotAMember, PublishRefused, RoomState, Settings};
+use hubbub_core::{
+    Access, Command, Counts, Effects, NotAMember, PublishRefused, RoomGrant, RoomState, Settings,
+};
 
 use super::sequencer::Answer;
 use crate::protocol::{
@@ -16,10 +18,18 @@ use crate::protocol::{
 
 /// What the hub asks of room state. Each call is answered in the order it was made.
 pub trait RoomBackend {
-    /// A connection has started.
-    fn connect(&mut self, id: MemberId, name: DisplayName) -> Answer<Effects>;
+    /// A connection has started, as `access` (its token's user and rooms) says.
+    fn connect(&mut self, id: MemberId, name: DisplayName, access: Access) -> Answer<Effects>;
     /// A client command from member `from`.
     fn apply(&mut self, from: MemberId, command: Command) -> Answer<Effects>;
+    /// Member `id` refreshed its token: its `name` (if the token has one) and `rooms`
+    /// replace the old ones (see `RoomState::reauthorize`).
+    fn reauthorize(
+        &mut self,
+        id: MemberId,
+        name: Option<DisplayName>,
+        rooms: RoomGrant,
+    ) -> Answer<Effects>;
     /// A connection has ended (only the first call for an id has effects).
     fn disconnect(&mut self, id: MemberId, reason: LeaveReason) -> Answer<Effects>;
     /// A backend's message into a room, as `server` (the room is made if need be). A
@@ -74,9 +84,18 @@ impl InMemory {
 }
 
 impl RoomBackend for InMemory {
-    fn connect(&mut self, id: MemberId, name: DisplayName) -> Answer<Effects> {
-        self.state.connect(id, name, Timestamp::now());
+    fn connect(&mut self, id: MemberId, name: DisplayName, access: Access) -> Answer<Effects> {
+        self.state.connect_with(id, name, access, Timestamp::now());
         Answer::Now(Effects::new())
+    }
+
+    fn reauthorize(
+        &mut self,
+        id: MemberId,
+        name: Option<DisplayName>,
+        rooms: RoomGrant,
+    ) -> Answer<Effects> {
+        Answer::Now(self.state.reauthorize(id, name, rooms, Timestamp::now()))
     }
 
     fn apply(&mut self, from: MemberId, command: Command) -> Answer<Effects> {

@@ -1,7 +1,8 @@
 //! The messages the hub takes, but for the batch that carries connections' messages
 //! (`mailbag.rs`). Each is a small struct with named fields and exactly one handler: a
 //! connection's lifecycle ([`Connect`], [`Disconnect`]), its commands ([`FromMember`],
-//! one message for every command: the command itself says what it is), and the HTTP
+//! one message for every command: the command itself says what it is), a refreshed
+//! token's new name and grant ([`Reauthorize`]), and the HTTP
 //! API's queries (the room state's sizes for `/api/stats` and `/metrics` among them),
 //! [`Publish`] and [`Kick`].
 
@@ -16,7 +17,7 @@ use crate::{
         RoomsView,
     },
 };
-use hubbub_core::{Command, Counts, NotAMember, PublishRefused};
+use hubbub_core::{Access, Command, Counts, NotAMember, PublishRefused, RoomGrant};
 
 /// A connection on `/ws` has started; from now on it receives frames through `courier`.
 #[derive(Message)]
@@ -24,6 +25,8 @@ use hubbub_core::{Command, Counts, NotAMember, PublishRefused};
 pub struct Connect {
     pub id: MemberId,
     pub name: DisplayName,
+    /// Its token's user and rooms (anyone, anywhere, without authentication).
+    pub access: Access,
     /// The courier of the worker thread the connection lives on.
     pub courier: CourierHandle,
 }
@@ -44,6 +47,18 @@ pub struct FromMember {
     pub from: MemberId,
     pub reference: Option<Ref>,
     pub command: Command,
+}
+
+/// Member `id` refreshed its token: the token's `name` (if it has one) and `rooms` are
+/// the member's from now on; rooms `rooms` no longer allows are left. Every reply
+/// carries `reference`, the `refresh`'s.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Reauthorize {
+    pub id: MemberId,
+    pub reference: Option<Ref>,
+    pub name: Option<DisplayName>,
+    pub rooms: RoomGrant,
 }
 
 /// The hub stopped before it could answer (the server is going down).

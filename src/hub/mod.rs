@@ -320,7 +320,7 @@ impl Handler<Connect> for Hub {
     fn handle(&mut self, msg: Connect, ctx: &mut Self::Context) {
         let id = msg.id;
         self.connections.insert(id, msg.courier);
-        let answer = self.backend.connect(id, msg.name);
+        let answer = self.backend.connect(id, msg.name, msg.access);
         then(self, ctx, answer, move |hub, _, effects| {
             hub.deliver(Some(id), None, effects)
         });
@@ -339,6 +339,23 @@ impl Handler<FromMember> for Hub {
         let answer = self.backend.apply(from, command);
         then(self, ctx, answer, move |hub, _, effects| {
             hub.deliver(Some(from), reference.as_ref(), effects)
+        });
+    }
+}
+
+impl Handler<Reauthorize> for Hub {
+    type Result = ();
+
+    fn handle(&mut self, msg: Reauthorize, ctx: &mut Self::Context) {
+        let Reauthorize {
+            id,
+            reference,
+            name,
+            rooms,
+        } = msg;
+        let answer = self.backend.reauthorize(id, name, rooms);
+        then(self, ctx, answer, move |hub, _, effects| {
+            hub.deliver(Some(id), reference.as_ref(), effects)
         });
     }
 }

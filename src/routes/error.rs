@@ -39,6 +39,11 @@ impl ResponseError for ApiError {
 
     fn error_response(&self) -> HttpResponse {
         let mut response = HttpResponse::build(self.status);
+        if self.status == StatusCode::UNAUTHORIZED {
+            // A 401 says how to authenticate (RFC 9110 section 11.6.1): a bearer token,
+            // for `/ws` as for the HTTP API's key (RFC 6750).
+            response.insert_header(("WWW-Authenticate", "Bearer"));
+        }
         if self.status == StatusCode::UPGRADE_REQUIRED {
             // 426 must say what to upgrade to (RFC 9110), and RFC 6455 section 4.4 wants
             // the versions we speak.

@@ -1,6 +1,8 @@
 //! The two WebSocket upgrades: `/ws` (the hub protocol) and `/echo` (plain RFC 6455 echo).
 //! Every refusal is counted by cause, and every admitted connection by endpoint while it
-//! is open ([`crate::metrics`]).
+//! is open ([`crate::metrics`]). With authentication on, a `/ws` upgrade needs a valid
+//! token (`?token=` or `Authorization: Bearer`), checked here before the upgrade; `/echo`
+//! needs none.
 
 use actix_web::{
     http::{header, StatusCode},
@@ -13,20 +15,23 @@ use std::rc::Rc;
 use super::{error::ApiError, AppState};
 use crate::{
     admission::{Refusal, Ticket},
+    auth::{Claims, TokenRefusal},
     client_address::ClientAddress,
     echo::EchoSession,
     metrics::{Counters, Endpoint, UpgradeRefusal},
-    protocol::{DisplayName, ProtocolError, RoomName},
+    protocol::{DisplayName, ProtocolError, RoomName, Timestamp},
     session::{Session, SessionSetup},
     transport::{self, HandshakeRefusal, SocketCloser},
     worker::Worker,
 };
 
-/// `/ws?name=...&room=...`; both optional.
-#[derive(Debug, Deserialize)]
+/// `/ws?name=...&room=...&token=...`; all optional (but the token, with authentication
+/// on, unless it comes in `Authorization`).
+#[derive(Deserialize)]
 pub struct ConnectQuery {
     name: Option<String>,
     room: Option<String>,
+    token: Option<String>,
 }
 
 /// This worker thread's plumbing (app data, one per worker).
@@ -43,19 +48,24 @@ pub async fn hub_socket(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let worker = worker_of(&req);
-    let ticket = admit_upgrade(&req, &state, &worker, Endpoint::Ws)?;
     let query = query.into_inner();
+    let (ticket, claims) = admit_upgrade(&req, &state, &worker, Endpoint::Ws, || {
+        authenticate(&req, &state, query.token.as_deref())
+    })?;
     let (id, guest_number) = state.ids.next();
     let mut query_errors = Vec::new();
     // A bad name or room does not refuse the connection: the client gets a guest name
-    // or no room, and an `error` frame right after `welcome` saying why.
-    let name = match query.name.as_deref().map(DisplayName::parse) {
-        Some(Ok(name)) => name,
-        Some(Err(err)) => {
+    // or no room, and an `error` frame right after `welcome` saying why. A token's
+    // `name` wins over `?name=`.
+    let claimed_name = claims.as_ref().and_then(|claims| claims.name.clone());
+    let name = match (claimed_name, query.name.as_deref().map(DisplayName::parse)) {
+        (Some(name), _) => name,
+        (None, Some(Ok(name))) => name,
+        (None, Some(Err(err))) => {
             query_errors.push(ProtocolError::from(err));
             DisplayName::guest(guest_number)
         }
-        None => DisplayName::guest(guest_number),
+        (None, None) => DisplayName::guest(guest_number),
     };
     let room = match query.room.as_deref().map(RoomName::parse) {
         Some(Ok(room)) => Some(room),
@@ -72,6 +82,7 @@ pub async fn hub_socket(
         query_errors,
         socket: SocketCloser::for_request(&req),
         ticket,
+        claims,
     };
     let counters = worker.counters().clone();
     let session = Session::new(setup, worker, state.settings.clone());
@@ -86,7 +97,7 @@ pub async fn echo_socket(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let worker = worker_of(&req);
-    let ticket = admit_upgrade(&req, &state, &worker, Endpoint::Echo)?;
+    let (ticket, ()) = admit_upgrade(&req, &state, &worker, Endpoint::Echo, || Ok(()))?;
     let counters = worker.counters().clone();
     let session = EchoSession::new(
         state.settings.clone(),
@@ -100,23 +111,36 @@ pub async fn echo_socket(
 }
 
 /// What every upgrade checks first, in order: the server is not shutting down, the
-/// request is a WebSocket handshake, and there is a slot for it. The slot's ticket
-/// counts the connection as open on `endpoint`; a refusal is counted by its cause (both
-/// in this worker thread's counters).
-fn admit_upgrade(
+/// endpoint's own check passes (`/ws`: its token), the request is a WebSocket handshake,
+/// and there is a slot for it. The slot's ticket counts the connection as open on
+/// `endpoint`; a refusal is counted by its cause (both in this worker thread's
+/// counters).
+///
+/// The endpoint's check comes before the slot, so a client without a valid token never
+/// holds one, nor learns whether the server is full. It comes before the handshake
+/// check too, so a plain `GET /ws?token=...` answers what an upgrade with that token
+/// would meet: a browser, which sees a refused upgrade only as a failed connection, can
+/// ask that way why (the bundled page does).
+fn admit_upgrade<T>(
     req: &HttpRequest,
     state: &AppState,
     worker: &Worker,
     endpoint: Endpoint,
-) -> Result<Ticket, ApiError> {
+    check: impl FnOnce() -> Result<T, (UpgradeRefusal, ApiError)>,
+) -> Result<(Ticket, T), ApiError> {
     let admitted = refuse_during_shutdown(state)
-        .and_then(|()| {
+        .and_then(|()| check())
+        .and_then(|checked| {
             transport::check_handshake(req)
+                .map(|()| checked)
                 .map_err(|refusal| (UpgradeRefusal::BadHandshake, refuse_handshake(refusal)))
         })
-        .and_then(|()| admit(req, state));
+        .and_then(|checked| admit(req, state).map(|ticket| (ticket, checked)));
     match admitted {
-        Ok(ticket) => Ok(ticket.counted(worker.counters().connection_opened(endpoint))),
+        Ok((ticket, checked)) => Ok((
+            ticket.counted(worker.counters().connection_opened(endpoint)),
+            checked,
+        )),
         Err((cause, error)) => {
             worker.counters().upgrade_refused(cause);
             Err(error)
@@ -160,6 +184,46 @@ fn admit(req: &HttpRequest, state: &AppState) -> Result<Ticket, (UpgradeRefusal,
                 ),
             ),
         }
+    })
+}
+
+/// The claims of the upgrade's token, with authentication on (`None` with it off: a
+/// token given then is ignored). The token is `?token=` or `Authorization: Bearer`;
+/// another scheme in `Authorization` (a site's Basic auth, say) is not a token.
+fn authenticate(
+    req: &HttpRequest,
+    state: &AppState,
+    query_token: Option<&str>,
+) -> Result<Option<Claims>, (UpgradeRefusal, ApiError)> {
+    let Some(verifier) = &state.settings.verifier else {
+        return Ok(None);
+    };
+    let header_token = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| {
+            let (scheme, token) = value.trim().split_once(' ')?;
+            scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
+        });
+    let query_token = query_token.filter(|token| !token.is_empty());
+    let verified = match (query_token, header_token) {
+        (Some(_), Some(_)) => Err(TokenRefusal::Twice),
+        (Some(token), None) | (None, Some(token)) => verifier.verify(token, Timestamp::now()),
+        (None, None) => Err(TokenRefusal::Missing),
+    };
+    verified.map(Some).map_err(|refusal| {
+        // What is wrong with the token, never the token: it is a credential.
+        let client = ClientAddress::resolve(req.peer_addr(), req.headers(), &state.trusted_proxies);
+        log::info!("refused a WebSocket from {client}: unauthorized: {refusal}");
+        (
+            UpgradeRefusal::Unauthorized,
+            ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "unauthorized",
+                refusal.to_string(),
+            ),
+        )
     })
 }
 

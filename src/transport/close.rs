@@ -25,6 +25,9 @@ pub enum CloseCode {
     TooBig = 1009,
     /// 1013: the client reads too slowly to keep up; it may come back later.
     TryAgainLater = 1013,
+    /// 4001 (the private range): the connection's token expired and no `refresh` came
+    /// in time; the client may reconnect with a fresh token.
+    TokenExpired = 4001,
 }
 
 impl From<CloseCode> for ws::CloseCode {

@@ -16,7 +16,7 @@ use hubbub::{
         ChatMessage, DisplayName, LeaveReason, MemberId, PageLimit, RoomName, RoomView, RoomsView,
     },
 };
-use hubbub_core::{Command, Counts, Effects, NotAMember, PublishRefused};
+use hubbub_core::{Access, Command, Counts, Effects, NotAMember, PublishRefused, RoomGrant};
 use serde_json::json;
 
 use crate::{
@@ -60,8 +60,18 @@ impl Late {
 }
 
 impl RoomBackend for Late {
-    fn connect(&mut self, id: MemberId, name: DisplayName) -> Answer<Effects> {
-        let answer = self.inner.connect(id, name);
+    fn connect(&mut self, id: MemberId, name: DisplayName, access: Access) -> Answer<Effects> {
+        let answer = self.inner.connect(id, name, access);
+        self.later(answer)
+    }
+
+    fn reauthorize(
+        &mut self,
+        id: MemberId,
+        name: Option<DisplayName>,
+        rooms: RoomGrant,
+    ) -> Answer<Effects> {
+        let answer = self.inner.reauthorize(id, name, rooms);
         self.later(answer)
     }
 

@@ -75,7 +75,7 @@ async fn start_app_with_backend(
     backend: impl FnOnce(&Config) -> Box<dyn RoomBackend>,
     isolation: Isolation,
 ) -> TestApp {
-    crate::log_capture::init();
+    crate::log_capture::install();
     let mut config = Config {
         port: 0,
         workers: 2,

@@ -1,95 +1,176 @@
-//! The log of this test process, kept so tests can read what the server logged. Every
-//! server the tests start runs in this process, so [`init`] installs one logger for all
-//! of them: it keeps each line (info and above; every line `RUST_LOG` asks for too) and
-//! prints what `RUST_LOG` asks for, as `env_logger` would in a test.
-//!
-//! Lines of servers running in parallel are mixed: a test finds its own by something
-//! only it produces (an address only it connects from, a name only it uses). A line is
-//! kept before the logging call returns, so whatever the server logged before it
-//! answered a request is there once the answer has arrived.
+//! The spec binary's logger: it writes as `env_logger` does (filtered by `RUST_LOG`, into
+//! each test's captured output), and while a test holds a [`Capture`] it also keeps every
+//! line logged, at any level, from any thread and module (the server runs in this
+//! process, so its log is in there), for the test to read.
 //!
 //! ```ignore
-//! let warnings = log_capture::lines_containing("TRUSTED_PROXIES");
+//! let log = Capture::start();
+//! // ... drive the server ...
+//! log.wait_for("refused a WebSocket").await;
+//! assert!(!log.contains(secret), "{:#?}", log.lines());
 //! ```
+//!
+//! Installed once for the whole binary by [`install`], which every `spawn_app*` helper
+//! (and [`Capture::start`]) calls. Lines are `LEVEL target: message`. Tests run in
+//! parallel, so a capture also holds other tests' lines: assert on what only this test
+//! can have caused (its own token, its own room), never on a count of lines.
 
 use std::{
-    collections::VecDeque,
-    sync::{LazyLock, Mutex, Once},
+    sync::{
+        atomic::{AtomicU64, Ordering},
+        Arc, Mutex, OnceLock,
+    },
+    time::Duration,
 };
 
 use log::{LevelFilter, Log, Metadata, Record};
 
-/// Lines kept at most, the oldest dropped first: enough for any one test to find its
-/// own, bounded so that a long run (or a memory test) does not grow on the log.
-const KEPT_LINES: usize = 50_000;
+use crate::helpers::DEADLINE;
 
-/// The least severe level always kept, whatever `RUST_LOG` says.
-const ALWAYS_KEPT: LevelFilter = LevelFilter::Info;
-
-static LINES: LazyLock<Mutex<VecDeque<String>>> = LazyLock::new(Default::default);
+/// The lines one [`Capture`] has kept.
+type Lines = Arc<Mutex<Vec<String>>>;
 
 struct CapturingLogger {
-    /// Prints what `RUST_LOG` selects, through the test harness's output capture.
-    print: env_logger::Logger,
+    /// What `RUST_LOG` asks to see, written where the test harness captures it.
+    forward: env_logger::Logger,
+    /// The captures alive now, by id.
+    captures: Mutex<Vec<(u64, Lines)>>,
+}
+
+static LOGGER: OnceLock<&'static CapturingLogger> = OnceLock::new();
+static NEXT_ID: AtomicU64 = AtomicU64::new(0);
+
+/// Makes the capturing logger this process's logger (once; later calls do nothing).
+pub fn install() {
+    logger();
+}
+
+fn logger() -> &'static CapturingLogger {
+    LOGGER.get_or_init(|| {
+        let forward = env_logger::Builder::from_env(env_logger::Env::default())
+            .is_test(true)
+            .build();
+        let logger: &'static CapturingLogger = Box::leak(Box::new(CapturingLogger {
+            forward,
+            captures: Mutex::new(Vec::new()),
+        }));
+        // Nothing else in this binary sets a logger; if something did, captures would
+        // see nothing and their tests fail, which is what should happen.
+        log::set_logger(logger).expect("the spec binary's only logger");
+        logger.set_max_level(&logger.captures.lock().expect("not poisoned"));
+        logger
+    })
+}
+
+impl CapturingLogger {
+    /// Everything while a capture is alive; only what `RUST_LOG` wants otherwise, so
+    /// the tests that capture nothing do not pay for every trace line. Called with the
+    /// captures locked, so a capture starting and another ending cannot cross.
+    fn set_max_level(&self, captures: &[(u64, Lines)]) {
+        log::set_max_level(if !captures.is_empty() {
+            LevelFilter::Trace
+        } else {
+            self.forward.filter()
+        });
+    }
 }
 
 impl Log for CapturingLogger {
     fn enabled(&self, metadata: &Metadata<'_>) -> bool {
-        metadata.level() <= ALWAYS_KEPT || self.print.enabled(metadata)
+        self.forward.enabled(metadata) || !self.captures.lock().expect("not poisoned").is_empty()
     }
 
     fn log(&self, record: &Record<'_>) {
-        if !self.enabled(record.metadata()) {
+        if self.forward.matches(record) {
+            self.forward.log(record);
+        }
+        let captures = self.captures.lock().expect("not poisoned");
+        if captures.is_empty() {
             return;
         }
         let line = format!("{} {}: {}", record.level(), record.target(), record.args());
-        {
-            let mut lines = LINES
-                .lock()
-                .unwrap_or_else(|poisoned| poisoned.into_inner());
-            if lines.len() == KEPT_LINES {
-                lines.pop_front();
-            }
-            lines.push_back(line);
-        }
-        if self.print.matches(record) {
-            self.print.log(record);
+        for (_, lines) in captures.iter() {
+            lines.lock().expect("not poisoned").push(line.clone());
         }
     }
 
     fn flush(&self) {
-        self.print.flush();
+        self.forward.flush();
     }
 }
 
-/// Installs the capturing logger, once per process (later calls do nothing). The test
-/// helpers call it before starting a server.
-pub fn init() {
-    static INSTALLED: Once = Once::new();
-    INSTALLED.call_once(|| {
-        let print = env_logger::Builder::from_env(env_logger::Env::default())
-            .is_test(true)
-            .build();
-        let level = print.filter().max(ALWAYS_KEPT);
-        if log::set_boxed_logger(Box::new(CapturingLogger { print })).is_ok() {
-            log::set_max_level(level);
+/// Every line logged from [`Capture::start`] until it is dropped.
+pub struct Capture {
+    id: u64,
+    lines: Lines,
+}
+
+impl Capture {
+    pub fn start() -> Capture {
+        let logger = logger();
+        let capture = Capture {
+            id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
+            lines: Lines::default(),
+        };
+        let mut captures = logger.captures.lock().expect("not poisoned");
+        captures.push((capture.id, capture.lines.clone()));
+        logger.set_max_level(&captures);
+        drop(captures);
+        capture
+    }
+
+    /// The lines kept so far, in the order they were logged.
+    pub fn lines(&self) -> Vec<String> {
+        self.lines.lock().expect("not poisoned").clone()
+    }
+
+    /// Whether any line kept so far contains `needle`.
+    pub fn contains(&self, needle: &str) -> bool {
+        self.lines
+            .lock()
+            .expect("not poisoned")
+            .iter()
+            .any(|line| line.contains(needle))
+    }
+
+    /// The lines kept so far that contain `needle`, in the order they were logged.
+    pub fn lines_containing(&self, needle: &str) -> Vec<String> {
+        self.lines
+            .lock()
+            .expect("not poisoned")
+            .iter()
+            .filter(|line| line.contains(needle))
+            .cloned()
+            .collect()
+    }
+
+    /// The first line that contains `needle`, waiting for it under the deadline.
+    pub async fn wait_for(&self, needle: &str) -> String {
+        let started = tokio::time::Instant::now();
+        loop {
+            if let Some(line) = self
+                .lines
+                .lock()
+                .expect("not poisoned")
+                .iter()
+                .find(|line| line.contains(needle))
+            {
+                return line.clone();
+            }
+            assert!(
+                started.elapsed() < DEADLINE,
+                "no log line with {needle:?} within {DEADLINE:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
         }
-    });
+    }
 }
 
-/// Every line kept so far, oldest first, each `LEVEL target: message`.
-pub fn lines() -> Vec<String> {
-    init();
-    let lines = LINES
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner());
-    lines.iter().cloned().collect()
-}
-
-/// The lines kept so far that contain `needle`, oldest first.
-pub fn lines_containing(needle: &str) -> Vec<String> {
-    lines()
-        .into_iter()
-        .filter(|line| line.contains(needle))
-        .collect()
+impl Drop for Capture {
+    fn drop(&mut self) {
+        let logger = logger();
+        let mut captures = logger.captures.lock().expect("not poisoned");
+        captures.retain(|(id, _)| *id != self.id);
+        logger.set_max_level(&captures);
+    }
 }

@@ -22,7 +22,7 @@ use hubbub::{
     transport::{Incoming, Reassembler, Violation},
 };
 use hubbub_core::{
-    cmd::{Echo, Join, Leave, ListRooms, Rename, Say, Since, Whisper, Who},
+    cmd::{Echo, Join, Leave, ListRooms, Refresh, Rename, Say, Since, Whisper, Who},
     protocol::{PageLimit, MAX_PAGE},
 };
 use proptest::{
@@ -60,7 +60,7 @@ const ROOM_TYPES: &[&str] = &["join", "leave", "say", "who"];
 /// Field names clients use, so generated objects hit the decoder's real paths (checked
 /// against the fuzz dictionary below).
 const FIELDS: &[&str] = &[
-    "type", "room", "text", "ref", "name", "to", "after", "limit", "since", "seq", "epoch",
+    "type", "room", "text", "ref", "name", "to", "after", "limit", "since", "seq", "epoch", "token",
 ];
 
 /// Any string of up to `max_chars` characters, control characters included
@@ -242,6 +242,11 @@ fn valid_command() -> impl Strategy<Value = (Map<String, Value>, Command)> {
             Command::Rename(Rename {
                 name: DisplayName::parse(&kept).expect("generated names are valid")
             })
+        )),
+        // Any string: the connection verifies the token, not the decoder.
+        any_text(200).prop_map(|token| (
+            object(json!({"type": "refresh", "token": token})),
+            Command::Refresh(Refresh { token })
         )),
     ]
 }
@@ -605,9 +610,11 @@ const NUMERIC: &[(&str, Field)] = &[
     ("TLS_RELOAD_INTERVAL_MS", |c| {
         c.tls_reload_interval.as_millis() as u64
     }),
+    ("AUTH_LEEWAY_MS", |c| c.auth_leeway.as_millis() as u64),
+    ("AUTH_TOKEN_MAX_BYTES", |c| c.auth_token_max_bytes as u64),
 ];
 /// The variables that take text.
-const TEXTUAL: [&str; 8] = [
+const TEXTUAL: [&str; 10] = [
     "HOST",
     "STATIC_DIR",
     "ALLOWED_ORIGINS",
@@ -616,6 +623,8 @@ const TEXTUAL: [&str; 8] = [
     "TRUSTED_PROXIES",
     "TLS_CERT_FILE",
     "TLS_KEY_FILE",
+    "AUTH_JWT_SECRET",
+    "AUTH_JWT_PUBLIC_KEY_FILE",
 ];
 
 fn numeric(variable: &str) -> Option<Field> {

@@ -31,7 +31,7 @@ use tokio_tungstenite::tungstenite::{self, client::IntoClientRequest};
 
 use crate::{
     helpers::{spawn_app_with, Client, TestApp, DEADLINE},
-    log_capture,
+    log_capture::Capture,
 };
 
 // ---------------------------------------------------------------------------------------
@@ -276,14 +276,9 @@ async fn server_trusting(trusted: &str, per_ip: usize) -> TestApp {
     .await
 }
 
-/// The log lines that mention `needle` (an address only the calling test uses).
-fn logged(needle: &str) -> Vec<String> {
-    log_capture::lines_containing(needle)
-}
-
 /// The once-per-server warning for `address` hitting the per-IP cap.
-fn shared_address_warnings(address: &str) -> Vec<String> {
-    logged(&format!("{address} has reached MAX_CONNECTIONS_PER_IP"))
+fn shared_address_warnings(log: &Capture, address: &str) -> Vec<String> {
+    log.lines_containing(&format!("{address} has reached MAX_CONNECTIONS_PER_IP"))
         .into_iter()
         .filter(|line| line.contains("TRUSTED_PROXIES") && line.starts_with("WARN"))
         .collect()
@@ -323,6 +318,8 @@ async fn a_session_through_nginx_is_welcomed_joins_and_hears_a_say() {
 
 #[actix_web::test]
 async fn through_nginx_each_client_address_has_its_own_allowance() {
+    // Before anything is logged: a capture keeps only what comes after it.
+    let log = Capture::start();
     let Some(binary) = nginx_or_skip("each_client_address_has_its_own_allowance") else {
         return;
     };
@@ -340,17 +337,21 @@ async fn through_nginx_each_client_address_has_its_own_allowance() {
 
     // The log names the client, and the proxy it came through.
     assert_eq!(
-        logged("refused a WebSocket from 127.0.0.21 (via proxy 127.0.0.1)").len(),
+        log.lines_containing("refused a WebSocket from 127.0.0.21 (via proxy 127.0.0.1)")
+            .len(),
         1
     );
     assert_eq!(
-        logged("refused a WebSocket from 127.0.0.22 (via proxy 127.0.0.1)").len(),
+        log.lines_containing("refused a WebSocket from 127.0.0.22 (via proxy 127.0.0.1)")
+            .len(),
         1
     );
 }
 
 #[actix_web::test]
 async fn a_forged_x_forwarded_for_sent_through_nginx_does_not_change_the_clients_address() {
+    // Before anything is logged: a capture keeps only what comes after it.
+    let log = Capture::start();
     let Some(binary) = nginx_or_skip("a_forged_x_forwarded_for_sent_through_nginx") else {
         return;
     };
@@ -383,14 +384,19 @@ async fn a_forged_x_forwarded_for_sent_through_nginx_does_not_change_the_clients
     )
     .await;
     assert_eq!(
-        logged("refused a WebSocket from 127.0.0.31 (via proxy 127.0.0.1)").len(),
+        log.lines_containing("refused a WebSocket from 127.0.0.31 (via proxy 127.0.0.1)")
+            .len(),
         2
     );
-    assert!(logged("refused a WebSocket from 203.0.113.").is_empty());
+    assert!(log
+        .lines_containing("refused a WebSocket from 203.0.113.")
+        .is_empty());
 }
 
 #[actix_web::test]
 async fn without_trusted_proxies_everyone_behind_nginx_shares_its_address_and_is_told_once() {
+    // Before anything is logged: a capture keeps only what comes after it.
+    let log = Capture::start();
     let Some(binary) = nginx_or_skip("without_trusted_proxies_everyone_behind_nginx") else {
         return;
     };
@@ -404,8 +410,12 @@ async fn without_trusted_proxies_everyone_behind_nginx_shares_its_address_and_is
     for from in ["127.0.0.64", "127.0.0.65", "127.0.0.62"] {
         assert_refused_per_address(from, nginx.port, &[]).await;
     }
-    assert_eq!(logged("refused a WebSocket from 127.0.0.61:").len(), 3);
-    let warnings = shared_address_warnings("127.0.0.61");
+    assert_eq!(
+        log.lines_containing("refused a WebSocket from 127.0.0.61:")
+            .len(),
+        3
+    );
+    let warnings = shared_address_warnings(&log, "127.0.0.61");
     assert_eq!(
         warnings.len(),
         1,
@@ -424,6 +434,8 @@ async fn without_trusted_proxies_everyone_behind_nginx_shares_its_address_and_is
 
 #[actix_web::test]
 async fn a_forged_x_forwarded_for_from_an_untrusted_peer_is_ignored() {
+    // Before anything is logged: a capture keeps only what comes after it.
+    let log = Capture::start();
     // Unset, and set to some other proxy: either way 127.0.0.51 is not trusted.
     for trusted in ["", "192.0.2.1, 10.0.0.0/8, ::1"] {
         let app = server_trusting(trusted, 2).await;
@@ -452,13 +464,23 @@ async fn a_forged_x_forwarded_for_from_an_untrusted_peer_is_ignored() {
         // The cap counted the real peer, which another address does not share.
         let _f1 = connect("127.0.0.52", port, "f1", &[]).await;
     }
-    assert_eq!(logged("refused a WebSocket from 127.0.0.51:").len(), 4);
-    assert!(logged("refused a WebSocket from 203.0.113.").is_empty());
-    assert!(logged("refused a WebSocket from 2001:db8::3").is_empty());
+    assert_eq!(
+        log.lines_containing("refused a WebSocket from 127.0.0.51:")
+            .len(),
+        4
+    );
+    assert!(log
+        .lines_containing("refused a WebSocket from 203.0.113.")
+        .is_empty());
+    assert!(log
+        .lines_containing("refused a WebSocket from 2001:db8::3")
+        .is_empty());
 }
 
 #[actix_web::test]
 async fn a_forwarded_header_from_a_trusted_peer_names_the_client_ipv6_included() {
+    // Before anything is logged: a capture keeps only what comes after it.
+    let log = Capture::start();
     // The test's own socket at 127.0.0.71 plays a proxy that writes RFC 7239 Forwarded.
     let app = server_trusting("127.0.0.71", 1).await;
     let port = app.port;
@@ -479,7 +501,8 @@ async fn a_forwarded_header_from_a_trusted_peer_names_the_client_ipv6_included()
     )
     .await;
     assert_eq!(
-        logged("refused a WebSocket from 2001:db8::71 (via proxy 127.0.0.71)").len(),
+        log.lines_containing("refused a WebSocket from 2001:db8::71 (via proxy 127.0.0.71)")
+            .len(),
         1
     );
     // A header that names no address: the proxy's own, which has its slot free.
@@ -489,13 +512,19 @@ async fn a_forwarded_header_from_a_trusted_peer_names_the_client_ipv6_included()
 
 #[actix_web::test]
 async fn the_shared_address_warning_is_logged_once_per_server_and_not_with_trusted_proxies() {
+    // Before anything is logged: a capture keeps only what comes after it.
+    let log = Capture::start();
     let app = spawn_app_with(|c| c.max_connections_per_ip = 1).await;
     let _h1 = connect("127.0.0.41", app.port, "h1", &[]).await;
     for _ in 0..3 {
         assert_refused_per_address("127.0.0.41", app.port, &[]).await;
     }
-    assert_eq!(logged("refused a WebSocket from 127.0.0.41:").len(), 3);
-    let warnings = shared_address_warnings("127.0.0.41");
+    assert_eq!(
+        log.lines_containing("refused a WebSocket from 127.0.0.41:")
+            .len(),
+        3
+    );
+    let warnings = shared_address_warnings(&log, "127.0.0.41");
     assert_eq!(warnings.len(), 1, "{warnings:?}");
     assert!(
         warnings[0].contains("MAX_CONNECTIONS_PER_IP (1)"),
@@ -507,6 +536,10 @@ async fn the_shared_address_warning_is_logged_once_per_server_and_not_with_trust
     let app = server_trusting("192.0.2.1", 1).await;
     let _i1 = connect("127.0.0.42", app.port, "i1", &[]).await;
     assert_refused_per_address("127.0.0.42", app.port, &[]).await;
-    assert_eq!(logged("refused a WebSocket from 127.0.0.42:").len(), 1);
-    assert!(shared_address_warnings("127.0.0.42").is_empty());
+    assert_eq!(
+        log.lines_containing("refused a WebSocket from 127.0.0.42:")
+            .len(),
+        1
+    );
+    assert!(shared_address_warnings(&log, "127.0.0.42").is_empty());
 }

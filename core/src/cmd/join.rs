@@ -1,4 +1,5 @@
-//! `join`: enter a room (made on first join, or kept from before). The joiner gets
+//! `join`: enter a room (made on first join, or kept from before), if the connection's
+//! token allows it (`forbidden` otherwise). The joiner gets
 //! `joined` with the member count, the first members (at most `JOINED_MEMBERS_MAX`, the
 //! joiner among them), the room's `epoch` and `seq`, and recent history; the others get
 //! `member_joined`, or in a big room a later `member_count`. Joining a room one is
@@ -14,7 +15,7 @@ use std::sync::Arc;
 
 use serde::Deserialize;
 
-use super::{Apply, Cx};
+use super::{forbidden, Apply, Cx};
 use crate::{
     protocol::{ErrorCode, Event, ProtocolError, RoomName},
     state::history_events,
@@ -45,6 +46,9 @@ impl Apply for Join {
     fn apply(self, cx: &mut Cx<'_>) -> Result<(), ProtocolError> {
         let (from, now) = (cx.from, cx.now);
         let state = &mut *cx.state;
+        if !state.may_enter(from, &self.room) {
+            return Err(forbidden(&self.room));
+        }
         let limit = state.settings.max_rooms_per_connection;
         let Some(connection) = state.members.get(&from) else {
             return Ok(());

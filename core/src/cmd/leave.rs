@@ -25,7 +25,7 @@ impl Apply for Leave {
         if let Some(connection) = state.members.get_mut(&from) {
             connection.rooms.remove(&self.room);
         }
-        state.leave_room(from, &self.room, cx.now);
+        state.leave_room(from, member.user.as_ref(), &self.room, cx.now);
         cx.effects.unsubscribe(from, self.room.clone());
         cx.effects.reply(Event::Left {
             room: self.room.clone(),

@@ -10,6 +10,7 @@
 mod echo;
 mod join;
 mod leave;
+mod refresh;
 mod rename;
 mod rooms;
 mod say;
@@ -19,6 +20,7 @@ mod who;
 pub use echo::Echo;
 pub use join::{Join, Since};
 pub use leave::Leave;
+pub use refresh::Refresh;
 pub use rename::Rename;
 pub use rooms::ListRooms;
 pub use say::Say;
@@ -147,6 +149,18 @@ commands! {
     "rooms" => Rooms(ListRooms),
     /// Change the display name; every room of the sender sees `member_renamed`.
     "rename" => Rename(Rename),
+    /// Replace the connection's token: answered by the connection (which verifies
+    /// tokens), with `refreshed` or `bad_token`; never applied to room state.
+    "refresh" => Refresh(Refresh),
+}
+
+/// The `forbidden` refusal: the connection's token does not allow this room (`join`,
+/// `say`).
+pub(crate) fn forbidden(room: &crate::protocol::RoomName) -> ProtocolError {
+    ProtocolError::new(
+        crate::protocol::ErrorCode::Forbidden,
+        format!("your token does not allow room {room}"),
+    )
 }
 
 /// The `not_in_room` refusal, shared by the commands about a room one must be in.

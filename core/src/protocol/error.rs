@@ -47,6 +47,12 @@ error_codes! {
     RateLimited = "rate_limited",
     /// Over `MAX_ROOMS_PER_CONNECTION`.
     TooManyRooms = "too_many_rooms",
+    /// A `join` or `say` into a room the connection's token does not allow (its `rooms`
+    /// claim).
+    Forbidden = "forbidden",
+    /// A `refresh` whose token is invalid, for another user, or sent to a server
+    /// without authentication.
+    BadToken = "bad_token",
     /// A new room, but the server keeps `MAX_ROOMS_TOTAL` and every one is occupied.
     RoomsFull = "rooms_full",
 }

@@ -6,7 +6,9 @@ use std::sync::Arc;
 
 use serde::{Serialize, Serializer};
 
-use super::{DisplayName, ErrorCode, MemberId, NodeId, ProtocolError, Ref, RoomName, Timestamp};
+use super::{
+    DisplayName, ErrorCode, MemberId, NodeId, ProtocolError, Ref, RoomName, Timestamp, UserId,
+};
 
 /// A member as clients see it. `joined_at` is when it joined the room in question, or
 /// when it connected where no room is involved (whispers).
@@ -15,6 +17,9 @@ pub struct Member {
     pub id: MemberId,
     pub name: DisplayName,
     pub joined_at: Timestamp,
+    /// The user of an authenticated connection (its token's `sub`); absent without one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub user: Option<UserId>,
 }
 
 /// Who sent a room message: a member, or a backend through the HTTP API.
@@ -130,6 +135,13 @@ pub enum Event {
         limits: Limits,
         /// The server process holding this connection (`NODE_ID`).
         node: NodeId,
+        /// With authentication: the token's `sub`.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        user: Option<UserId>,
+        /// With authentication: when the token expires (its `exp`); the connection is
+        /// closed with 4001 a leeway after it unless a `refresh` comes first.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        expires_at: Option<Timestamp>,
     },
     Echo {
         text: String,
@@ -151,6 +163,11 @@ pub enum Event {
         /// Only when the join had `since`: whether `history` is exactly what was missed.
         #[serde(skip_serializing_if = "Option::is_none")]
         recovered: Option<bool>,
+    },
+    /// The answer to `refresh`: the connection now holds the new token, which expires
+    /// then.
+    Refreshed {
+        expires_at: Timestamp,
     },
     Left {
         room: RoomName,
@@ -248,6 +265,7 @@ impl Event {
             Event::MemberRenamed { room, .. } => room.as_ref(),
             Event::Message(message) => Some(&message.room),
             Event::Welcome { .. }
+            | Event::Refreshed { .. }
             | Event::Echo { .. }
             | Event::Whisper { .. }
             | Event::Rooms { .. }

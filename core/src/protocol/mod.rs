@@ -19,8 +19,8 @@ pub use event::{
     RoomsView, Sender,
 };
 pub use names::{
-    DisplayName, MemberId, NodeId, PageLimit, Ref, RoomName, MAX_NAME_CHARS, MAX_NODE_CHARS,
-    MAX_PAGE, MAX_REF_CHARS, MAX_ROOM_CHARS,
+    DisplayName, MemberId, NodeId, PageLimit, Ref, RoomName, UserId, MAX_NAME_CHARS,
+    MAX_NODE_CHARS, MAX_PAGE, MAX_REF_CHARS, MAX_ROOM_CHARS, MAX_USER_CHARS,
 };
 pub use timestamp::Timestamp;
 

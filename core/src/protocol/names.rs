@@ -1,4 +1,5 @@
-//! Identifiers and validated names: member ids, room names, display names and `ref`s.
+//! Identifiers and validated names: member ids, user ids, room names, display names and
+//! `ref`s.
 //! A value of these types that exists is valid; parsing is where the rules live.
 
 use std::{fmt, sync::Arc};
@@ -13,6 +14,9 @@ pub const MAX_REF_CHARS: usize = 64;
 pub const MAX_ROOM_CHARS: usize = 64;
 /// Longest display name, in characters (after trimming).
 pub const MAX_NAME_CHARS: usize = 32;
+/// Longest user id (a token's `sub`), in characters: every member object of an
+/// authenticated connection carries it, so it must stay short.
+pub const MAX_USER_CHARS: usize = 128;
 
 /// A connection's id on `/ws`: assigned by the server, unique for its lifetime, sent on
 /// the wire as a decimal string.
@@ -41,6 +45,35 @@ impl<'de> Deserialize<'de> for MemberId {
                 format!("no member has id {raw:?}"),
             ))
         })
+    }
+}
+
+/// Who an authenticated connection is: its token's `sub`, 1 to 128 characters without
+/// control characters, taken as it is (not trimmed: it is an identifier, not a name).
+/// Several connections may share one; a connection without a token has none.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+pub struct UserId(Arc<str>);
+
+impl UserId {
+    pub fn parse(raw: &str) -> Result<Self, ValidationError> {
+        let length = raw.chars().count();
+        if length == 0 || length > MAX_USER_CHARS || raw.chars().any(char::is_control) {
+            return Err(ValidationError::new(
+                ErrorCode::BadToken,
+                format!("a user id (sub) is 1 to {MAX_USER_CHARS} characters without control characters"),
+            ));
+        }
+        Ok(Self(raw.into()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for UserId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
     }
 }
 
@@ -231,5 +264,14 @@ mod tests {
         assert!(RoomName::parse(&"r".repeat(64)).is_ok());
         assert!(RoomName::parse(&"r".repeat(65)).is_err());
         assert!(RoomName::parse("café").is_err());
+    }
+
+    #[test]
+    fn user_ids_are_kept_as_given_and_bounded() {
+        assert_eq!(UserId::parse(" ann@x ").unwrap().as_str(), " ann@x ");
+        assert!(UserId::parse("").is_err());
+        assert!(UserId::parse(&"u".repeat(MAX_USER_CHARS)).is_ok());
+        assert!(UserId::parse(&"u".repeat(MAX_USER_CHARS + 1)).is_err());
+        assert!(UserId::parse("a\nb").is_err());
     }
 }

@@ -83,6 +83,13 @@ impl Timestamp {
     }
 }
 
+/// The wire's text, for log lines (not the hot path: it formats every time).
+impl std::fmt::Display for Timestamp {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.to_chrono_rfc3339())
+    }
+}
+
 impl Serialize for Timestamp {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         thread_local! {

@@ -3,7 +3,7 @@
 //! decoded here; where the rules give the error (`0` names nobody), through the hub.
 
 use hubbub_core::{
-    cmd::{Echo, Join, Leave, ListRooms, Rename, Say, Whisper, Who},
+    cmd::{Echo, Join, Leave, ListRooms, Refresh, Rename, Say, Whisper, Who},
     protocol::{decode, ErrorCode, Inbound, MemberId},
     Command,
 };
@@ -48,6 +48,8 @@ fn a_field_of_the_wrong_type_is_bad_json() {
         json!({"type": "say", "room": ["lobby"], "text": "hi"}),
         json!({"type": "echo", "text": {"nested": true}}),
         json!({"type": "rename", "name": 7}),
+        json!({"type": "refresh", "token": 7}),
+        json!({"type": "refresh", "token": null}),
         json!({"type": "whisper", "to": "1", "text": false}),
         json!({"type": "whisper", "to": 1, "text": "hi"}),
         json!({"type": null}),
@@ -115,6 +117,7 @@ fn a_missing_type_or_required_field_is_missing_field() {
         json!({"type": "whisper", "to": "1"}),
         json!({"type": "who"}),
         json!({"type": "rename"}),
+        json!({"type": "refresh"}),
     ] {
         assert_eq!(code_of(&frame), ErrorCode::MissingField, "{frame}");
     }
@@ -272,6 +275,12 @@ fn every_command_decodes_from_its_frame() {
             json!({"type": "rename", "name": "anna"}),
             Command::Rename(Rename {
                 name: display_name("anna"),
+            }),
+        ),
+        (
+            json!({"type": "refresh", "token": "a.b.c"}),
+            Command::Refresh(Refresh {
+                token: "a.b.c".into(),
             }),
         ),
     ];

@@ -17,12 +17,13 @@ use std::{
 };
 
 use hubbub_core::{
-    cmd::{Echo, Join, Leave, ListRooms, Rename, Say, Whisper, Who},
+    cmd::{Echo, Join, Leave, ListRooms, Refresh, Rename, Say, Whisper, Who},
     protocol::{
         decode, ChatMessage, DisplayName, ErrorCode, Event, Inbound, LeaveReason, Member, MemberId,
-        PageLimit, RoomName, RoomView, Timestamp,
+        PageLimit, RoomName, RoomView, Timestamp, UserId,
     },
-    Audience, Command, Counts, Effect, Effects, NotAMember, PublishRefused, RoomState, Settings,
+    Access, Audience, Command, Counts, Effect, Effects, NotAMember, PublishRefused, RoomGrant,
+    RoomState, Settings,
 };
 
 /// The time of a test hub's first operation: 2026-12-01T09:00:00.000Z.
@@ -156,10 +157,24 @@ impl TestHub {
     /// Connects a member named `name` (in no room yet) and returns its id. Its label in
     /// traces is `name`, or `name#id` if another member already has that label.
     pub fn connect(&mut self, name: &str) -> MemberId {
+        self.connect_with(name, Access::default())
+    }
+
+    /// Connects a member named `name` as a connection of `user` whose token allows the
+    /// rooms `rooms` matches (`None`: any room); labelled as [`TestHub::connect`] does.
+    pub fn connect_as(&mut self, name: &str, user: &str, rooms: Option<&[&str]>) -> MemberId {
+        let access = Access {
+            user: Some(user_id(user)),
+            rooms: rooms.map_or(RoomGrant::Any, grant),
+        };
+        self.connect_with(name, access)
+    }
+
+    fn connect_with(&mut self, name: &str, access: Access) -> MemberId {
         self.last_id += 1;
         let id = MemberId(self.last_id);
         let now = self.tick();
-        self.state.connect(id, display_name(name), now);
+        self.state.connect_with(id, display_name(name), access, now);
         self.connected.insert(id, now);
         let taken = self.labels.values().any(|label| label == name);
         let label = if taken {
@@ -255,6 +270,22 @@ impl TestHub {
         let now = self.tick();
         let effects = self.state.member_counts();
         self.deliver(Origin::Nobody("a member count round"), now, effects)
+    }
+
+    /// Member `id` refreshed its token, whose `name` and `rooms` (`None`: any room) are
+    /// now its own, at the next tick. The requester is `id`.
+    pub fn reauthorize(
+        &mut self,
+        id: MemberId,
+        name: Option<&str>,
+        rooms: Option<&[&str]>,
+    ) -> Outcome {
+        let now = self.tick();
+        let rooms = rooms.map_or(RoomGrant::Any, grant);
+        let effects = self
+            .state
+            .reauthorize(id, name.map(display_name), rooms, now);
+        self.deliver(Origin::Member(id), now, effects)
     }
 
     /// A backend removes `id` from `room_name`, at the next tick.
@@ -573,7 +604,18 @@ pub fn member(id: MemberId, name: &str, joined_at: Timestamp) -> Member {
         id,
         name: display_name(name),
         joined_at,
+        user: None,
     }
+}
+
+pub fn user_id(user: &str) -> UserId {
+    UserId::parse(user).unwrap_or_else(|err| panic!("{user:?} is a valid user id: {err}"))
+}
+
+/// The grant of a token whose `rooms` claim is `patterns`.
+pub fn grant(patterns: &[&str]) -> RoomGrant {
+    RoomGrant::parse(patterns.iter().copied())
+        .unwrap_or_else(|err| panic!("{patterns:?} is a valid grant: {err}"))
 }
 
 pub fn at(millis: i64) -> Timestamp {
@@ -652,6 +694,12 @@ pub fn rename(name: &str) -> Command {
     })
 }
 
+pub fn refresh(token: &str) -> Command {
+    Command::Refresh(Refresh {
+        token: token.into(),
+    })
+}
+
 /// One of each command, aimed at `room_name` and `someone`.
 pub fn one_of_each(room_name: &str, someone: MemberId) -> Vec<Command> {
     vec![
@@ -663,6 +711,7 @@ pub fn one_of_each(room_name: &str, someone: MemberId) -> Vec<Command> {
         who(room_name),
         rooms(),
         rename("someone else"),
+        refresh("a.b.c"),
     ]
 }
 

@@ -5,10 +5,12 @@
 //!
 //! One file per command (`join`, `leave`, `say`, `whisper`, `who`, `rooms`, `rename`,
 //! `echo`), per operation that is not a command (`disconnect`, `kick`, `publish`, `views`), the
-//! decoding of frames into commands (`decode`), and long mixed runs (`invariants`).
+//! decoding of frames into commands (`decode`), connections with a token (`access`: users,
+//! grants, `reauthorize`), and long mixed runs (`invariants`).
 
 mod helpers;
 
+mod access;
 mod big_rooms;
 mod decode;
 mod disconnect;
