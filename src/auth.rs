@@ -274,8 +274,16 @@ struct RawClaims {
     nbf: Option<Value>,
     #[serde(default)]
     name: Option<Value>,
-    #[serde(default)]
+    /// `null` is kept as `Some(Null)`, not taken for absent: only a token without
+    /// `rooms` allows every room, and a `null` there is more likely a bug in the issuer
+    /// than a grant of everything.
+    #[serde(default, deserialize_with = "present")]
     rooms: Option<Value>,
+}
+
+/// A claim that is there, whatever its value (`null` too).
+fn present<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Option<Value>, D::Error> {
+    Value::deserialize(deserializer).map(Some)
 }
 
 impl Verifier {
@@ -663,8 +671,14 @@ mod tests {
                 other => panic!("{claims}: {other:?}"),
             }
         }
-        // A null `rooms` is no claim: any room.
+        // A null `rooms` is not an absent one: refused, not read as "any room".
         let claims = serde_json::json!({"sub": "ann", "exp": exp, "rooms": null});
+        match verifier.verify(&signed(claims), now()) {
+            Err(TokenRefusal::BadClaim { claim, .. }) => assert_eq!(claim, "rooms"),
+            other => panic!("a null rooms claim: {other:?}"),
+        }
+        // Absent: any room.
+        let claims = serde_json::json!({"sub": "ann", "exp": exp});
         assert_eq!(
             verifier.verify(&signed(claims), now()).unwrap().rooms,
             RoomGrant::Any

@@ -422,7 +422,7 @@ impl Config {
             config.allowed_origins = parse_origins(v)?;
         }
         if let Some(v) = get("API_KEY") {
-            config.api_key = Some(Secret::new(v));
+            config.api_key = Some(parse_api_key(v)?);
         }
         if let Some(v) = get("NODE_ID") {
             config.node_id = NodeId::parse(v).map_err(|problem| ConfigError {
@@ -449,7 +449,7 @@ impl Config {
             config.tls_reload_interval = Duration::from_millis(millis);
         }
         config.auth_key = auth_key(
-            vars.get("AUTH_JWT_SECRET").filter(|v| !v.trim().is_empty()),
+            vars.get("AUTH_JWT_SECRET").filter(|v| !v.is_empty()),
             get("AUTH_JWT_PUBLIC_KEY_FILE"),
         )?;
         if let Some(v) = get("AUTH_LEEWAY_MS") {
@@ -513,6 +513,34 @@ impl Config {
     }
 }
 
+/// Shortest `API_KEY` taken: anything shorter is a placeholder (`API_KEY=yes`) or a
+/// guessable word, not a key.
+const MIN_API_KEY_BYTES: usize = 16;
+
+/// `API_KEY`: visible ASCII only, since it travels in an `Authorization` header, where a
+/// space or a non-ASCII byte could never match and every request would get 401 with
+/// nothing to say why.
+fn parse_api_key(value: &str) -> Result<Secret, ConfigError> {
+    let problem = if !value.bytes().all(|byte| byte.is_ascii_graphic()) {
+        Some("must be visible ASCII, without spaces (it is sent in a header)".to_string())
+    } else if value.len() < MIN_API_KEY_BYTES {
+        Some(format!(
+            "must be at least {MIN_API_KEY_BYTES} characters (e.g. `openssl rand -hex 32`), got {}",
+            value.len()
+        ))
+    } else {
+        None
+    };
+    match problem {
+        // The value itself is never repeated: it is a secret.
+        Some(problem) => Err(ConfigError {
+            variable: "API_KEY".into(),
+            problem,
+        }),
+        None => Ok(Secret::new(value)),
+    }
+}
+
 /// The token key from `AUTH_JWT_SECRET` (its bytes exactly as written, not trimmed) or
 /// the PEM file `AUTH_JWT_PUBLIC_KEY_FILE` names; not both.
 fn auth_key(
@@ -523,7 +551,8 @@ fn auth_key(
         (None, None) => Ok(None),
         (Some(_), Some(_)) => Err(ConfigError {
             variable: "AUTH_JWT_PUBLIC_KEY_FILE".into(),
-            problem: "set AUTH_JWT_SECRET (HS256) or AUTH_JWT_PUBLIC_KEY_FILE (RS256/ES256),                       not both"
+            problem: "set AUTH_JWT_SECRET (HS256) or AUTH_JWT_PUBLIC_KEY_FILE (RS256/ES256), \
+                      not both"
                 .into(),
         }),
         (Some(secret), None) => {
@@ -531,7 +560,8 @@ fn auth_key(
                 return Err(ConfigError {
                     variable: "AUTH_JWT_SECRET".into(),
                     problem: format!(
-                        "must be at least {MIN_SECRET_BYTES} bytes (an HS256 key as long as                          its hash; e.g. `openssl rand -hex 32`), got {}",
+                        "must be at least {MIN_SECRET_BYTES} bytes (an HS256 key as long as \
+                         its hash; e.g. `openssl rand -hex 32`), got {}",
                         secret.len()
                     ),
                 });
@@ -543,8 +573,10 @@ fn auth_key(
                 variable: "AUTH_JWT_PUBLIC_KEY_FILE".into(),
                 problem,
             };
-            let pem = std::fs::read(path).map_err(|err| error(format!("cannot read {path}: {err}")))?;
-            let key = PublicKey::from_pem(&pem).map_err(|problem| error(format!("{path}: {problem}")))?;
+            let pem =
+                std::fs::read(path).map_err(|err| error(format!("cannot read {path}: {err}")))?;
+            let key =
+                PublicKey::from_pem(&pem).map_err(|problem| error(format!("{path}: {problem}")))?;
             Ok(Some(AuthKey::PublicKey(key)))
         }
     }
@@ -778,6 +810,21 @@ mod tests {
     }
 
     #[test]
+    fn an_api_key_is_a_long_enough_header_value() {
+        let key = "0123456789abcdef0123";
+        let config = Config::from_vars([("API_KEY", key)]).unwrap();
+        assert_eq!(config.api_key.as_ref().map(Secret::expose), Some(key));
+        for bad in ["yes", "a key with spaces inside", "schlüssel-0123456789"] {
+            let err = Config::from_vars([("API_KEY", bad)]).unwrap_err();
+            assert_eq!(err.variable, "API_KEY");
+            assert!(
+                !err.to_string().contains(bad),
+                "the key is not shown: {err}"
+            );
+        }
+    }
+
+    #[test]
     fn a_token_key_is_a_long_enough_secret_or_a_readable_public_key_not_both() {
         let secret = " 32 bytes of secret, as written ";
         let config = Config::from_vars([("AUTH_JWT_SECRET", secret)]).unwrap();
@@ -792,6 +839,13 @@ mod tests {
         let err = Config::from_vars([("AUTH_JWT_SECRET", "short")]).unwrap_err();
         assert_eq!(err.variable, "AUTH_JWT_SECRET");
         assert!(!err.to_string().contains("short"), "{err}");
+        // Blank is not unset: a secret of spaces must not turn authentication off.
+        let err = Config::from_vars([("AUTH_JWT_SECRET", "   ")]).unwrap_err();
+        assert_eq!(err.variable, "AUTH_JWT_SECRET");
+        assert!(Config::from_vars([("AUTH_JWT_SECRET", "")])
+            .unwrap()
+            .auth_key
+            .is_none());
 
         let keys = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/keys");
         let rsa = format!("{keys}/rsa-public.pem");

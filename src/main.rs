@@ -59,9 +59,7 @@ async fn serve() -> std::io::Result<()> {
     };
     let controller = app.controller();
     // Before the port is announced, as the shutdown signals are.
-    if app.serves_tls() {
-        reload_certificate_on_hangup(controller.clone());
-    }
+    reload_certificate_on_hangup(controller.clone(), app.serves_tls());
     let scheme = if app.serves_tls() { "https" } else { "http" };
     log::info!(
         "node {node} listening on {scheme}://{}:{}",
@@ -80,10 +78,12 @@ fn config_error(err: &std::io::Error) -> Option<&hubbub::config::ConfigError> {
 }
 
 /// SIGHUP reloads the TLS certificate at once (the files are also polled, every
-/// `TLS_RELOAD_INTERVAL_MS`): what a renewal hook sends. Installed only with TLS, so
-/// without it SIGHUP keeps its default meaning. The reloader logs the outcome.
+/// `TLS_RELOAD_INTERVAL_MS`): what a renewal hook sends. Without TLS it is handled too,
+/// and only logged: its default action would end the process, and `systemctl reload`
+/// (docs/deploy.md's unit sends SIGHUP) must never stop a server. The reloader logs the
+/// outcome.
 #[cfg(unix)]
-fn reload_certificate_on_hangup(controller: hubbub::startup::Controller) {
+fn reload_certificate_on_hangup(controller: hubbub::startup::Controller, tls: bool) {
     use actix_web::rt::signal::unix::{signal, SignalKind};
     let mut hangup = match signal(SignalKind::hangup()) {
         Ok(hangup) => hangup,
@@ -94,6 +94,10 @@ fn reload_certificate_on_hangup(controller: hubbub::startup::Controller) {
     };
     actix_web::rt::spawn(async move {
         while hangup.recv().await.is_some() {
+            if !tls {
+                log::info!("SIGHUP: no TLS configured, nothing to reload");
+                continue;
+            }
             log::info!("SIGHUP: reloading the TLS certificate");
             // Success and failure are both logged by the reloader.
             let _ = controller.reload_tls().await;
@@ -102,7 +106,7 @@ fn reload_certificate_on_hangup(controller: hubbub::startup::Controller) {
 }
 
 #[cfg(not(unix))]
-fn reload_certificate_on_hangup(_: hubbub::startup::Controller) {}
+fn reload_certificate_on_hangup(_: hubbub::startup::Controller, _: bool) {}
 
 fn host_of(bind: &str) -> &str {
     bind.rsplit_once(':').map_or(bind, |(host, _)| host)

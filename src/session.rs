@@ -251,11 +251,13 @@ impl Session {
             self.id,
             expires_at
         );
-        self.arm_expiry(ctx);
+        // `refreshed` first: should the new deadline already be due, its 4001 follows
+        // the answer instead of overtaking it.
         self.reply(ctx, reference.as_ref(), &Event::Refreshed { expires_at });
         if let Some(reauthorize) = reauthorize {
             self.worker.send_to_hub(reauthorize);
         }
+        self.arm_expiry(ctx);
     }
 
     /// Sets the timer that closes the connection with 4001 once its token has expired
@@ -444,8 +446,9 @@ impl StreamHandler<WsFrame> for Session {
 /// Frames from the hub, through this connection's inbox ([`crate::courier`]).
 impl StreamHandler<ByteString> for Session {
     fn handle(&mut self, frame: ByteString, ctx: &mut Self::Context) {
-        // Once evicted, queued frames are dropped so the close goes out promptly.
-        if !self.link.is_evicted() {
+        // Once evicted, queued frames are dropped so the close goes out promptly; once
+        // our close frame is out (a 4001 at expiry, say), no data frame may follow it.
+        if !self.link.is_evicted() && !self.connection.is_closing() {
             ctx.text(frame);
         }
     }

@@ -5,7 +5,7 @@
 use actix_web::{
     body::MessageBody,
     dev::{ServiceRequest, ServiceResponse},
-    http::{header::AUTHORIZATION, StatusCode},
+    http::StatusCode,
     middleware::Next,
     web,
 };
@@ -21,11 +21,7 @@ pub(crate) async fn require_api_key(
         .app_data::<web::Data<AppState>>()
         .and_then(|state| state.api_key.clone());
     if let Some(expected) = expected {
-        let given = req
-            .headers()
-            .get(AUTHORIZATION)
-            .and_then(|value| value.to_str().ok())
-            .and_then(|value| value.strip_prefix("Bearer "));
+        let given = super::bearer_credential(req.headers());
         if !given.is_some_and(|given| same_secret(given.as_bytes(), expected.expose().as_bytes())) {
             return Err(ApiError::new(
                 StatusCode::UNAUTHORIZED,

@@ -79,3 +79,17 @@ pub fn configure(
         );
     }
 }
+
+/// The credential of an `Authorization: Bearer <credential>` header (the scheme in any
+/// case, as RFC 9110 has it); `None` for no header, another scheme, or a value that is
+/// not text. Both the API key and `/ws` tokens travel this way.
+pub(crate) fn bearer_credential(headers: &actix_web::http::header::HeaderMap) -> Option<&str> {
+    let value = headers
+        .get(actix_web::http::header::AUTHORIZATION)?
+        .to_str()
+        .ok()?;
+    let (scheme, credential) = value.trim().split_once(' ')?;
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then(|| credential.trim())
+}

@@ -198,14 +198,7 @@ fn authenticate(
     let Some(verifier) = &state.settings.verifier else {
         return Ok(None);
     };
-    let header_token = req
-        .headers()
-        .get(header::AUTHORIZATION)
-        .and_then(|value| value.to_str().ok())
-        .and_then(|value| {
-            let (scheme, token) = value.trim().split_once(' ')?;
-            scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
-        });
+    let header_token = super::bearer_credential(req.headers());
     let query_token = query_token.filter(|token| !token.is_empty());
     let verified = match (query_token, header_token) {
         (Some(_), Some(_)) => Err(TokenRefusal::Twice),

@@ -156,6 +156,12 @@ impl Connection {
         self.close.close(ctx, code, description);
     }
 
+    /// Whether our close frame has gone out: RFC 6455 (5.5.1) lets no data frame follow
+    /// it, so what is still queued for the client is dropped.
+    pub(crate) fn is_closing(&self) -> bool {
+        self.close.is_sent()
+    }
+
     /// The server is shutting down: close 1001.
     pub(crate) fn going_away<A>(&mut self, ctx: &mut WsContext<A>)
     where

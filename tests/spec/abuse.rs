@@ -327,6 +327,60 @@ async fn trickle(socket: RawSocket, bytes: &[u8]) -> Trickled {
     }
 }
 
+#[actix_web::test]
+async fn no_room_frame_follows_the_servers_close_frame() {
+    // After its close frame the server waits up to CLOSE_TIMEOUT_MS for the client's
+    // close, still a member until then; RFC 6455 lets no data frame follow the close,
+    // and a connection closed for breaking limits (or for an expired token) must not
+    // go on reading its rooms.
+    let app = spawn_app_with(|config| {
+        // Room for the watcher's few frames; the closer's burst of six breaks it.
+        config.rate_limit_per_s = 1;
+        config.rate_limit_burst = 3;
+        config.rate_limit_strikes = 1;
+        config.close_timeout = Duration::from_secs(3);
+    })
+    .await;
+    let mut watcher = app.member("watcher", "lobby").await;
+    let (mut raw, _) = raw_member_in_lobby(&app, &mut watcher, "closer").await;
+    for text in ["1", "2", "3", "4", "5", "6"] {
+        let echo = format!(r#"{{"type":"echo","text":"{text}"}}"#);
+        raw.send(&client_frame(0x81, echo.as_bytes()))
+            .await
+            .unwrap();
+    }
+    loop {
+        let frame = raw
+            .next_frame()
+            .await
+            .expect("a close frame, not a dropped socket");
+        if frame.opcode == CLOSE {
+            assert_eq!(frame.close_code(), Some(1008));
+            break;
+        }
+    }
+    // The closing member is still in the room (it has not answered the close) while
+    // the room talks.
+    watcher
+        .send(json!({"type": "say", "room": "lobby", "text": "after the close"}))
+        .await;
+    assert_eq!(watcher.expect("message").await["text"], "after the close");
+    watcher
+        .send(json!({"type": "who", "room": "lobby", "ref": "w"}))
+        .await;
+    let members = watcher.expect("presence").await["members"].clone();
+    assert!(
+        members
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|m| m["name"] == "closer"),
+        "the closing member already left, so the check proves nothing: {members}"
+    );
+    let after = raw.next_frame().await;
+    assert!(after.is_none(), "a frame after the close frame: {after:?}");
+}
+
 // ---------------------------------------------------------------------------------------
 // The rest of the world
 // ---------------------------------------------------------------------------------------

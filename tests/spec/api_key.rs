@@ -38,6 +38,9 @@ async fn with_an_api_key_the_api_and_metrics_need_it_and_health_and_sockets_do_n
     }
     assert_eq!(get_with(&app, "/api/rooms", Some(&bearer)).await.0, 200);
     assert_eq!(get_with(&app, "/metrics", Some(&bearer)).await.0, 200);
+    // The scheme is case-insensitive (RFC 9110), as for /ws tokens.
+    let lower = format!("bearer {KEY}");
+    assert_eq!(get_with(&app, "/api/rooms", Some(&lower)).await.0, 200);
     // A POST without the key publishes nothing.
     let response = app
         .http
@@ -49,6 +52,24 @@ async fn with_an_api_key_the_api_and_metrics_need_it_and_health_and_sockets_do_n
     assert_eq!(response.status().as_u16(), 401);
     let (_, room) = get_with(&app, "/api/rooms/lobby", Some(&bearer)).await;
     assert_eq!(room["error"], "unknown_room", "nothing was made: {room}");
+    // A kick without the key removes nobody.
+    let mut bob = app.member("bob", "lobby").await;
+    let kick = app.url(&format!("/api/rooms/lobby/members/{}", bob.id));
+    let response = app.http.delete(&kick).send().await.unwrap();
+    assert_eq!(response.status().as_u16(), 401);
+    let response = app
+        .http
+        .delete(&kick)
+        .header("Authorization", &bearer)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 204);
+    let left = bob.expect("left").await;
+    assert_eq!(
+        left["reason"], "kicked",
+        "only the keyed kick landed: {left}"
+    );
     // Open: the health check, and WebSockets (they have their own admission).
     assert_eq!(get_with(&app, "/healthz", None).await.0, 200);
     let mut ann = app.connect("?name=ann").await;

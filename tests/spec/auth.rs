@@ -7,7 +7,7 @@
 //! closes its connection with 4001; members carry their `user`, and `first`/`last`
 //! follow it across connections. No token ever reaches the log.
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use hubbub::{
     auth::{AuthKey, PublicKey},
@@ -359,9 +359,19 @@ async fn auth_token_max_bytes_caps_the_token_length() {
 
 #[actix_web::test]
 async fn rs256_and_es256_keys_verify_their_tokens_and_refuse_algorithm_confusion() {
-    for (public, private, algorithm) in [
-        ("rsa-public.pem", "rsa-private.pem", Algorithm::RS256),
-        ("ec-public.pem", "ec-private.pem", Algorithm::ES256),
+    for (public, private, other, algorithm) in [
+        (
+            "rsa-public.pem",
+            "rsa-private.pem",
+            "rsa-other-private.pem",
+            Algorithm::RS256,
+        ),
+        (
+            "ec-public.pem",
+            "ec-private.pem",
+            "ec-other-private.pem",
+            Algorithm::ES256,
+        ),
     ] {
         let public_pem = std::fs::read(key_file(public)).expect("the test key");
         let app = spawn_app_with(|config| {
@@ -369,14 +379,17 @@ async fn rs256_and_es256_keys_verify_their_tokens_and_refuse_algorithm_confusion
             config.auth_key = Some(AuthKey::PublicKey(key));
         })
         .await;
-        let private_pem = std::fs::read(key_file(private)).expect("the test key");
-        let signing = match algorithm {
-            Algorithm::RS256 => EncodingKey::from_rsa_pem(&private_pem),
-            _ => EncodingKey::from_ec_pem(&private_pem),
-        }
-        .expect("a signing key");
+        let signing_key = |file: &str| {
+            let private_pem = std::fs::read(key_file(file)).expect("the test key");
+            match algorithm {
+                Algorithm::RS256 => EncodingKey::from_rsa_pem(&private_pem),
+                _ => EncodingKey::from_ec_pem(&private_pem),
+            }
+            .expect("a signing key")
+        };
         let good = claims("ann", 600);
-        let token = jsonwebtoken::encode(&Header::new(algorithm), &good, &signing).unwrap();
+        let token =
+            jsonwebtoken::encode(&Header::new(algorithm), &good, &signing_key(private)).unwrap();
         let client = connect_with(&app, &token, "").await;
         assert_eq!(client.welcome["user"], "ann", "{public}");
 
@@ -386,9 +399,13 @@ async fn rs256_and_es256_keys_verify_their_tokens_and_refuse_algorithm_confusion
         expect_unauthorized(&app, &format!("?token={confused}"), None, &expected).await;
         let unsigned = forged(json!({"alg": "none", "typ": "JWT"}), &good, "");
         expect_unauthorized(&app, &format!("?token={unsigned}"), None, &expected).await;
-        // Another key of the same kind: a bad signature.
+        // A shared-secret token where a key pair is configured: the wrong algorithm.
         let hs = signed(SECRET.as_bytes(), Algorithm::HS256, &good);
         expect_unauthorized(&app, &format!("?token={hs}"), None, &expected).await;
+        // The right algorithm, another key of the same kind: a bad signature.
+        let foreign =
+            jsonwebtoken::encode(&Header::new(algorithm), &good, &signing_key(other)).unwrap();
+        expect_unauthorized(&app, &format!("?token={foreign}"), None, "signature").await;
     }
 }
 
@@ -681,11 +698,23 @@ fn claims_expiring_in(sub: &str, seconds: f64) -> Value {
 async fn a_connection_whose_token_expires_unrefreshed_is_closed_with_4001() {
     let app = spawn_with_auth(|config| config.auth_leeway = Duration::from_millis(200)).await;
     let mut watcher = member(&app, "watcher", "lobby").await;
+    let minted = Instant::now();
     let mut ann = connect_with(&app, &token(&claims_expiring_in("ann", 3.0)), "&room=lobby").await;
     ann.expect("joined").await;
     watcher.expect("member_joined").await;
 
     ann.expect_close(4001).await;
+    // At `exp` plus the leeway (3.2 s), not at `exp` and not at connect: a little early
+    // only for the clocks' rounding, late only by a loaded machine's scheduling.
+    let closed_after = minted.elapsed();
+    assert!(
+        closed_after >= Duration::from_millis(3_100),
+        "closed {closed_after:?} after minting: before exp + leeway"
+    );
+    assert!(
+        closed_after < Duration::from_millis(5_200),
+        "closed {closed_after:?} after minting: long after exp + leeway"
+    );
     let left = watcher.expect("member_left").await;
     assert_eq!(left["reason"], "disconnect", "{left}");
 }

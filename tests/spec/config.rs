@@ -7,6 +7,7 @@
 
 use std::{process::Stdio, time::Duration};
 
+use serde_json::json;
 use tokio::{
     io::{AsyncBufReadExt, BufReader},
     process::{Child, ChildStderr, Command},
@@ -194,6 +195,26 @@ async fn the_environment_shapes_the_running_server() {
     assert_eq!(welcome["limits"]["max_message_bytes"], 2048);
     assert_eq!(welcome["limits"]["max_rooms"], 3);
     assert_eq!(welcome["node"], "eu-west_2");
+}
+
+#[actix_web::test]
+async fn sighup_without_tls_is_not_the_end_of_the_server() {
+    // `systemctl reload` sends SIGHUP (docs/deploy.md's unit); its default action would
+    // kill a server that has no certificate to reload.
+    let mut binary = Binary::start(&[]).await;
+    let mut client = Client::open(&binary.ws_url("/ws?name=hup")).await;
+    client.expect("welcome").await;
+    binary.signal("HUP");
+    // A signal is acted on before the process next runs its own code, so an answer
+    // after it means the process took it and lived.
+    client
+        .send(json!({"type": "echo", "text": "still here"}))
+        .await;
+    assert_eq!(client.expect("echo").await["text"], "still here");
+    assert!(
+        binary.child.try_wait().unwrap().is_none(),
+        "SIGHUP ended it"
+    );
 }
 
 #[actix_web::test]
