@@ -27,19 +27,7 @@ mkdir -p "$OUT/logs"
 # shellcheck source=scripts/bench-lib.sh
 . scripts/bench-lib.sh
 
-echo "== cargo build --release -p hubbub -p hubbub-bench"
-cargo build --release -p hubbub -p hubbub-bench --locked --quiet
-BIN="$TARGET_DIR/release"
-
-PIN_SERVER=()
-PIN_CLIENT=()
-if command -v taskset >/dev/null && [ "$(nproc)" -ge 2 ]; then
-    PIN_SERVER=(taskset -c "${BENCH_SERVER_CPUS:-0}")
-    PIN_CLIENT=(taskset -c "${BENCH_CLIENT_CPUS:-1}")
-    PINNING="server on CPU ${BENCH_SERVER_CPUS:-0}, load generator on CPU ${BENCH_CLIENT_CPUS:-1} (taskset)"
-else
-    PINNING="not pinned (taskset missing or one CPU)"
-fi
+build_release_and_pin
 
 # A secret for this run only, and a token like a real one: a user, a name, two rooms.
 SECRET=$(python3 -c 'import secrets; print(secrets.token_hex(32))')

@@ -1,5 +1,6 @@
-# Shared by scripts/bench.sh and scripts/bench-rooms.sh (sourced, not run): a free port,
-# a server's start-up wait and its stop, and the settings hubbub runs a load test with.
+# Shared by scripts/bench.sh, scripts/bench-rooms.sh and scripts/bench-handshakes.sh
+# (sourced, not run): a free port, a server's start-up wait and its stop, the release
+# build with the CPU pinning, and the settings hubbub runs a load test with.
 
 # What hubbub is started with for a load test: no rate limit, connection caps above the
 # test, a large outbound budget for flat-out fan-out.
@@ -42,4 +43,23 @@ stop_server() {
     kill -KILL "$SERVER_PID" 2>/dev/null || true
     wait "$SERVER_PID" 2>/dev/null || true
     SERVER_PID=
+}
+
+# Builds the release server and load generator into $BIN, and sets PIN_SERVER and
+# PIN_CLIENT (taskset prefixes: server on BENCH_SERVER_CPUS, default 0, the load
+# generator on BENCH_CLIENT_CPUS, default 1) with PINNING saying which.
+build_release_and_pin() {
+    echo "== cargo build --release -p hubbub -p hubbub-bench"
+    cargo build --release -p hubbub -p hubbub-bench --locked --quiet
+    BIN="$TARGET_DIR/release"
+
+    PIN_SERVER=()
+    PIN_CLIENT=()
+    if command -v taskset >/dev/null && [ "$(nproc)" -ge 2 ]; then
+        PIN_SERVER=(taskset -c "${BENCH_SERVER_CPUS:-0}")
+        PIN_CLIENT=(taskset -c "${BENCH_CLIENT_CPUS:-1}")
+        PINNING="server on CPU ${BENCH_SERVER_CPUS:-0}, load generator on CPU ${BENCH_CLIENT_CPUS:-1} (taskset)"
+    else
+        PINNING="not pinned (taskset missing or one CPU)"
+    fi
 }
