@@ -99,6 +99,18 @@ async fn a_bad_name_or_room_in_the_query_gets_an_error_after_welcome() {
 }
 
 #[actix_web::test]
+async fn a_query_key_given_twice_is_a_400_and_a_percent_encoded_name_is_decoded() {
+    let app = spawn_app().await;
+    let (status, body) = app.get("/ws?name=ann&name=bob").await;
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(body["error"], "bad_query", "{body}");
+    let client = app.connect("?name=Ann%20B.&other=ignored").await;
+    assert_eq!(client.name, "Ann B.");
+    let client = app.connect("?name=Ann+C.").await;
+    assert_eq!(client.name, "Ann C.", "'+' is a space in a query");
+}
+
+#[actix_web::test]
 async fn two_servers_in_one_process_never_cross() {
     // Each server's worker threads get their own plumbing (way to the hub, couriers,
     // shutdown list), bound to that server: nothing one thread met first is reused.
