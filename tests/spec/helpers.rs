@@ -142,6 +142,31 @@ impl TestApp {
         }
     }
 
+    /// A GET's answer as raw parts, for endpoints that do not answer JSON (`/healthz`,
+    /// the page, `/metrics`).
+    pub async fn get_raw(&self, path: &str) -> RawResponse {
+        let response = tokio::time::timeout(DEADLINE, self.http.get(self.url(path)).send())
+            .await
+            .expect("HTTP response in time")
+            .expect("HTTP request");
+        let status = response.status().as_u16();
+        let content_type = response
+            .headers()
+            .get(reqwest::header::CONTENT_TYPE)
+            .and_then(|value| value.to_str().ok())
+            .unwrap_or_default()
+            .to_string();
+        let body = tokio::time::timeout(DEADLINE, response.text())
+            .await
+            .expect("HTTP body in time")
+            .expect("HTTP body");
+        RawResponse {
+            status,
+            content_type,
+            body,
+        }
+    }
+
     pub async fn get(&self, path: &str) -> (u16, Value) {
         let response = tokio::time::timeout(DEADLINE, self.http.get(self.url(path)).send())
             .await
@@ -361,4 +386,11 @@ pub fn read_until_closed(stream: &mut std::net::TcpStream) -> bool {
             Err(err) => return err.kind() == std::io::ErrorKind::ConnectionReset,
         }
     }
+}
+
+/// A response as raw parts ([`TestApp::get_raw`]).
+pub struct RawResponse {
+    pub status: u16,
+    pub content_type: String,
+    pub body: String,
 }

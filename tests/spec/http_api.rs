@@ -3,37 +3,7 @@
 
 use serde_json::{json, Value};
 
-use crate::helpers::{spawn_app, spawn_app_with, Client, TestApp, DEADLINE};
-
-/// A response as raw parts, for endpoints that do not answer JSON.
-struct RawResponse {
-    status: u16,
-    content_type: String,
-    body: String,
-}
-
-async fn get_raw(app: &TestApp, path: &str) -> RawResponse {
-    let response = tokio::time::timeout(DEADLINE, app.http.get(app.url(path)).send())
-        .await
-        .expect("HTTP response in time")
-        .expect("HTTP request");
-    let status = response.status().as_u16();
-    let content_type = response
-        .headers()
-        .get(reqwest::header::CONTENT_TYPE)
-        .and_then(|value| value.to_str().ok())
-        .unwrap_or_default()
-        .to_string();
-    let body = tokio::time::timeout(DEADLINE, response.text())
-        .await
-        .expect("HTTP body in time")
-        .expect("HTTP body");
-    RawResponse {
-        status,
-        content_type,
-        body,
-    }
-}
+use crate::helpers::{spawn_app, spawn_app_with, Client};
 
 /// An error body must be `{"error": code, "message": text}` with both non-empty.
 fn assert_json_error(body: &Value, context: &str) {
@@ -72,7 +42,7 @@ async fn say(from: &mut Client, others: &mut [&mut Client], room: &str, text: &s
 #[actix_web::test]
 async fn healthz_answers_200_ok() {
     let app = spawn_app().await;
-    let response = get_raw(&app, "/healthz").await;
+    let response = app.get_raw("/healthz").await;
     assert_eq!(response.status, 200);
     assert_eq!(response.body, "ok");
 }
@@ -355,7 +325,7 @@ async fn a_plain_get_of_a_websocket_path_is_a_4xx_json_error() {
 #[actix_web::test]
 async fn the_root_serves_the_page() {
     let app = spawn_app().await;
-    let response = get_raw(&app, "/").await;
+    let response = app.get_raw("/").await;
     let page_exists = app.config.static_dir.join("index.html").is_file();
     if page_exists {
         assert_eq!(response.status, 200, "{}", response.body);

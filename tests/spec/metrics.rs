@@ -48,25 +48,16 @@ impl Scrape {
 }
 
 async fn scrape(app: &TestApp) -> Scrape {
-    let response = tokio::time::timeout(DEADLINE, app.http.get(app.url("/metrics")).send())
-        .await
-        .expect("HTTP response in time")
-        .expect("HTTP request");
-    assert_eq!(response.status().as_u16(), 200);
-    let content_type = response
-        .headers()
-        .get(reqwest::header::CONTENT_TYPE)
-        .and_then(|value| value.to_str().ok())
-        .unwrap_or_default()
-        .to_string();
+    let response = app.get_raw("/metrics").await;
+    assert_eq!(response.status, 200);
     assert!(
-        content_type.starts_with("text/plain; version=0.0.4"),
-        "Content-Type {content_type:?}"
+        response
+            .content_type
+            .starts_with("text/plain; version=0.0.4"),
+        "Content-Type {:?}",
+        response.content_type
     );
-    let text = tokio::time::timeout(DEADLINE, response.text())
-        .await
-        .expect("HTTP body in time")
-        .expect("HTTP body");
+    let text = response.body;
     let series = text
         .lines()
         .filter(|line| !line.is_empty() && !line.starts_with('#'))
