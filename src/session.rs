@@ -99,9 +99,8 @@ struct Start {
     query_errors: Vec<ProtocolError>,
 }
 
-/// An authenticated connection's token.
+/// An authenticated connection's token (checked with `ConnectionSettings::verifier`).
 struct Authenticated {
-    verifier: Arc<Verifier>,
     /// The claims of the token it holds now (the last refreshed).
     claims: Claims,
     /// Closes the connection with 4001 at `exp` plus the leeway; re-armed by a refresh.
@@ -141,14 +140,10 @@ impl Session {
             settings.rate_limit_strikes,
             Instant::now(),
         );
-        let auth = setup
-            .claims
-            .zip(settings.verifier.clone())
-            .map(|(claims, verifier)| Authenticated {
-                verifier,
-                claims,
-                expiry: None,
-            });
+        let auth = setup.claims.map(|claims| Authenticated {
+            claims,
+            expiry: None,
+        });
         Self {
             rate_limiter,
             auth,
@@ -210,13 +205,14 @@ impl Session {
     fn refresh(&mut self, token: String, reference: Option<Ref>, ctx: &mut WsContext<Self>) {
         let bad_token =
             |message: String| ProtocolError::new(protocol::ErrorCode::BadToken, message);
-        let Some(auth) = self.auth.as_mut() else {
+        let (Some(auth), Some(verifier)) = (self.auth.as_mut(), self.settings.verifier.as_ref())
+        else {
             let error = bad_token(
                 "authentication is off on this server: there is no token to refresh".into(),
             );
             return self.reply_error(ctx, reference.as_ref(), error);
         };
-        let claims = match auth.verifier.verify(&token, Timestamp::now()) {
+        let claims = match verifier.verify(&token, Timestamp::now()) {
             Ok(claims) => claims,
             Err(refusal) => {
                 log::info!("member {}: refresh refused: {refusal}", self.id);
@@ -263,13 +259,14 @@ impl Session {
     /// Sets the timer that closes the connection with 4001 once its token has expired
     /// (plus the leeway), in place of any earlier one.
     fn arm_expiry(&mut self, ctx: &mut WsContext<Self>) {
-        let Some(auth) = self.auth.as_mut() else {
+        let (Some(auth), Some(verifier)) = (self.auth.as_mut(), self.settings.verifier.as_ref())
+        else {
             return;
         };
         if let Some(earlier) = auth.expiry.take() {
             ctx.cancel_future(earlier);
         }
-        let deadline = auth.claims.expires_at.millis() + auth.verifier.leeway().as_millis() as i64;
+        let deadline = auth.claims.expires_at.millis() + verifier.leeway().as_millis() as i64;
         let left = deadline - Timestamp::now().millis();
         if left <= 0 {
             return self.token_expired(ctx);
