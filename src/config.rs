@@ -381,17 +381,10 @@ impl Config {
             config.shutdown_timeout = parse_millis("SHUTDOWN_TIMEOUT_MS", v)?;
         }
         if let Some(v) = get("CLOSE_LINGER_MS") {
-            let millis = parse_number("CLOSE_LINGER_MS", v, 0, 60_000)?;
             // actix-http computes the linger deadline from a clock cached for up to 500 ms;
             // short lingers were seen never to end (the connection stayed open), so only
             // "off" or a second and more are accepted.
-            if millis != 0 && millis < 1_000 {
-                return Err(ConfigError {
-                    variable: "CLOSE_LINGER_MS".into(),
-                    problem: format!("must be 0 or at least 1000, got {millis}"),
-                });
-            }
-            config.close_linger = Duration::from_millis(millis);
+            config.close_linger = parse_off_or_millis("CLOSE_LINGER_MS", v, 1_000, 60_000, "")?;
         }
         if let Some(v) = get("CLOSE_TIMEOUT_MS") {
             config.close_timeout = parse_millis("CLOSE_TIMEOUT_MS", v)?;
@@ -438,15 +431,14 @@ impl Config {
         }
         config.tls = parse_tls_files(get("TLS_CERT_FILE"), get("TLS_KEY_FILE"))?;
         if let Some(v) = get("TLS_RELOAD_INTERVAL_MS") {
-            let millis = parse_number("TLS_RELOAD_INTERVAL_MS", v, 0, 86_400_000)?;
             // Under 100 ms the poll would be a busy loop rereading two files for nothing.
-            if millis != 0 && millis < 100 {
-                return Err(ConfigError {
-                    variable: "TLS_RELOAD_INTERVAL_MS".into(),
-                    problem: format!("must be 0 (only on SIGHUP) or at least 100, got {millis}"),
-                });
-            }
-            config.tls_reload_interval = Duration::from_millis(millis);
+            config.tls_reload_interval = parse_off_or_millis(
+                "TLS_RELOAD_INTERVAL_MS",
+                v,
+                100,
+                86_400_000,
+                " (only on SIGHUP)",
+            )?;
         }
         config.auth_key = auth_key(
             vars.get("AUTH_JWT_SECRET").filter(|v| !v.is_empty()),
@@ -573,8 +565,8 @@ fn auth_key(
                 variable: "AUTH_JWT_PUBLIC_KEY_FILE".into(),
                 problem,
             };
-            let pem =
-                std::fs::read(path).map_err(|err| error(format!("cannot read {path}: {err}")))?;
+            let pem = crate::tls::read_capped(std::path::Path::new(path))
+                .map_err(|crate::tls::FileError(problem)| error(format!("{path}: {problem}")))?;
             let key =
                 PublicKey::from_pem(&pem).map_err(|problem| error(format!("{path}: {problem}")))?;
             Ok(Some(AuthKey::PublicKey(key)))
@@ -645,6 +637,25 @@ fn parse_origins(value: &str) -> Result<Vec<String>, ConfigError> {
 /// Milliseconds from 1 ms to one day: zero would spin a timer, a day is surely a typo.
 fn parse_millis(variable: &str, value: &str) -> Result<Duration, ConfigError> {
     parse_number(variable, value, 1, 86_400_000).map(Duration::from_millis)
+}
+
+/// Milliseconds that are either 0 ("off", which `zero_means` explains in the error) or
+/// `min..=max`: for settings whose small values do not work.
+fn parse_off_or_millis(
+    variable: &str,
+    value: &str,
+    min: u64,
+    max: u64,
+    zero_means: &str,
+) -> Result<Duration, ConfigError> {
+    let millis = parse_number(variable, value, 0, max)?;
+    if millis != 0 && millis < min {
+        return Err(ConfigError {
+            variable: variable.into(),
+            problem: format!("must be 0{zero_means} or at least {min}, got {millis}"),
+        });
+    }
+    Ok(Duration::from_millis(millis))
 }
 
 #[cfg(test)]
@@ -807,6 +818,18 @@ mod tests {
         ])
         .unwrap_err();
         assert_eq!(err.variable, "CLIENT_TIMEOUT_MS");
+    }
+
+    #[test]
+    fn a_key_file_past_a_mebibyte_is_refused_unread() {
+        // A path to a log file or a device is not a key: reading stops at the cap.
+        let path = std::env::temp_dir().join(format!("hubbub-big-key-{}.pem", std::process::id()));
+        std::fs::write(&path, vec![b'A'; (1 << 20) + 1]).unwrap();
+        let err =
+            Config::from_vars([("AUTH_JWT_PUBLIC_KEY_FILE", path.to_str().unwrap())]).unwrap_err();
+        std::fs::remove_file(&path).unwrap();
+        assert_eq!(err.variable, "AUTH_JWT_PUBLIC_KEY_FILE");
+        assert!(err.problem.contains("larger than 1048576 bytes"), "{err}");
     }
 
     #[test]

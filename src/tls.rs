@@ -41,7 +41,8 @@ use tokio::sync::oneshot;
 use crate::config::{ConfigError, TlsFiles};
 
 /// A certificate chain or key file larger than this is not one: reading stops there, so
-/// a path to a device or a log file cannot eat memory.
+/// a path to a device or a log file cannot eat memory. (The token key file,
+/// `AUTH_JWT_PUBLIC_KEY_FILE`, is read the same way.)
 const MAX_FILE_BYTES: u64 = 1 << 20;
 
 /// Loads the certificate the config names and starts the thread that reloads it. The
@@ -253,7 +254,7 @@ struct PairContents {
 
 /// A file that could not be read, as a message (kept comparable for the fingerprint).
 #[derive(Hash)]
-struct FileError(String);
+pub(crate) struct FileError(pub(crate) String);
 
 impl PairContents {
     fn read(files: &TlsFiles) -> Self {
@@ -328,7 +329,7 @@ impl PairContents {
 }
 
 /// The file's bytes, up to [`MAX_FILE_BYTES`]; a larger file is an error.
-fn read_capped(path: &Path) -> Result<Vec<u8>, FileError> {
+pub(crate) fn read_capped(path: &Path) -> Result<Vec<u8>, FileError> {
     let read = || -> io::Result<Vec<u8>> {
         let mut contents = Vec::new();
         File::open(path)?
