@@ -241,15 +241,23 @@ impl fmt::Display for TokenRefusal {
     }
 }
 
-/// Checks tokens with the configured key; built once at start-up and shared.
-pub struct Verifier {
-    key: DecodingKey,
-    /// With `AUTH_JWT_SECRET`: the HMAC key, prepared once. jsonwebtoken would rebuild it
+/// How a token's signature is checked: by the key's kind.
+enum SignatureCheck {
+    /// `AUTH_JWT_SECRET`: the HMAC key, prepared once. jsonwebtoken would rebuild it
     /// (two SHA-256 blocks) and base64-encode the expected signature on every check,
     /// about a third of what a token costs a connect (docs/benchmarks.md).
-    hs256: Option<ring::hmac::Key>,
+    Hs256(ring::hmac::Key),
+    /// `AUTH_JWT_PUBLIC_KEY_FILE`: RS256 or ES256, through jsonwebtoken.
+    PublicKey {
+        key: DecodingKey,
+        validation: Validation,
+    },
+}
+
+/// Checks tokens with the configured key; built once at start-up and shared.
+pub struct Verifier {
+    check: SignatureCheck,
     algorithm: Algorithm,
-    validation: Validation,
     /// How far `exp` and `nbf` may be off, for clock skew (`AUTH_LEEWAY_MS`).
     leeway: Duration,
     /// `AUTH_TOKEN_MAX_BYTES`.
@@ -293,29 +301,29 @@ fn present<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Option<V
 impl Verifier {
     pub fn new(key: &AuthKey, leeway: Duration, max_token_bytes: usize) -> Arc<Self> {
         let algorithm = key.algorithm();
-        let mut validation = Validation::new(algorithm);
-        // The claims are checked below, with clearer answers and to the millisecond;
-        // jsonwebtoken checks the header's algorithm and the signature.
-        validation.validate_exp = false;
-        validation.validate_nbf = false;
-        validation.validate_aud = false;
-        validation.required_spec_claims.clear();
-        let hs256 = match key {
-            AuthKey::Secret(secret) => Some(ring::hmac::Key::new(
+        let check = match key {
+            AuthKey::Secret(secret) => SignatureCheck::Hs256(ring::hmac::Key::new(
                 ring::hmac::HMAC_SHA256,
                 secret.expose().as_bytes(),
             )),
-            AuthKey::PublicKey(_) => None,
-        };
-        let key = match key {
-            AuthKey::Secret(secret) => DecodingKey::from_secret(secret.expose().as_bytes()),
-            AuthKey::PublicKey(public) => public.key.clone(),
+            AuthKey::PublicKey(public) => {
+                let mut validation = Validation::new(algorithm);
+                // The claims are checked below, with clearer answers and to the
+                // millisecond; jsonwebtoken checks the header's algorithm and the
+                // signature.
+                validation.validate_exp = false;
+                validation.validate_nbf = false;
+                validation.validate_aud = false;
+                validation.required_spec_claims.clear();
+                SignatureCheck::PublicKey {
+                    key: public.key.clone(),
+                    validation,
+                }
+            }
         };
         Arc::new(Self {
-            key,
-            hs256,
+            check,
             algorithm,
-            validation,
             leeway,
             max_token_bytes,
         })
@@ -336,10 +344,10 @@ impl Verifier {
                 max: self.max_token_bytes,
             });
         }
-        let claims = match &self.hs256 {
-            Some(key) => self.verify_hs256(key, token)?,
-            None => {
-                jsonwebtoken::decode::<RawClaims>(token, &self.key, &self.validation)
+        let claims = match &self.check {
+            SignatureCheck::Hs256(key) => self.verify_hs256(key, token)?,
+            SignatureCheck::PublicKey { key, validation } => {
+                jsonwebtoken::decode::<RawClaims>(token, key, validation)
                     .map_err(|err| self.refusal(token, err.kind()))?
                     .claims
             }
