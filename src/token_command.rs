@@ -25,7 +25,7 @@ use crate::{
 };
 
 /// How `hubbub token` is called.
-pub const USAGE: &str = "\
+const USAGE: &str = "\
 usage: hubbub token --sub <user> [--name <display name>] [--rooms <list>] [--ttl <time>]
 
 Prints a connection token (JWT) signed with AUTH_JWT_SECRET, read from .env or the
@@ -42,23 +42,23 @@ const MAX_TTL: Duration = Duration::from_secs(365 * 86_400);
 
 /// What to put in the token.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TokenArgs {
-    pub sub: String,
-    pub name: Option<String>,
+struct TokenArgs {
+    sub: String,
+    name: Option<String>,
     /// Each a room name or a prefix ending in `*`; `None`: any room.
-    pub rooms: Option<Vec<String>>,
-    pub ttl: Duration,
+    rooms: Option<Vec<String>>,
+    ttl: Duration,
 }
 
 /// What the command line asked for.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Invocation {
+enum Invocation {
     Mint(TokenArgs),
     Help,
 }
 
 /// Parses the arguments after `token` (`--flag value` or `--flag=value`).
-pub fn parse<I: IntoIterator<Item = String>>(args: I) -> Result<Invocation, String> {
+fn parse<I: IntoIterator<Item = String>>(args: I) -> Result<Invocation, String> {
     let mut sub = None;
     let mut name = None;
     let mut rooms = None;
@@ -125,7 +125,7 @@ pub fn parse<I: IntoIterator<Item = String>>(args: I) -> Result<Invocation, Stri
 }
 
 /// `90s`, `15m`, `1h`, `7d`: a whole number and a unit, more than zero, at most a year.
-pub fn parse_ttl(text: &str) -> Result<Duration, String> {
+fn parse_ttl(text: &str) -> Result<Duration, String> {
     let problem = || format!("--ttl {text:?}: expected a whole number and s, m, h or d, like 1h");
     let text = text.trim();
     let (unit_at, _) = text.char_indices().last().ok_or_else(problem)?;
@@ -148,7 +148,7 @@ pub fn parse_ttl(text: &str) -> Result<Duration, String> {
 }
 
 /// The token `args` describe, signed with the configured key, valid from `now`.
-pub fn mint_token(config: &Config, args: &TokenArgs, now: SystemTime) -> Result<String, String> {
+fn mint_token(config: &Config, args: &TokenArgs, now: SystemTime) -> Result<String, String> {
     let Some(key) = &config.auth_key else {
         return Err(
             "cannot sign: no key is configured; set AUTH_JWT_SECRET (at least 32 bytes, \
