@@ -325,7 +325,7 @@ fn hop_address(hop: &str) -> Option<IpAddr> {
 }
 
 fn is_port(text: &str) -> bool {
-    !text.is_empty() && text.len() <= 5 && text.bytes().all(|b| b.is_ascii_digit())
+    text.bytes().all(|b| b.is_ascii_digit()) && text.parse::<u16>().is_ok()
 }
 
 #[cfg(test)]
@@ -492,6 +492,7 @@ mod tests {
             "300.1.1.1",
             "198.51.100.7:port",
             "198.51.100.7:123456",
+            "198.51.100.7:99999",
             "[2001:db8::17",
             "[2001:db8::17]4711",
             "[198.51.100.7]",
