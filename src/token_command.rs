@@ -21,7 +21,7 @@ use hubbub_core::RoomGrant;
 use crate::{
     auth::{mint, TokenClaims},
     config::Config,
-    protocol::{DisplayName, UserId},
+    protocol::{DisplayName, UserId, MAX_USER_CHARS},
 };
 
 /// How `hubbub token` is called.
@@ -84,7 +84,10 @@ fn parse<I: IntoIterator<Item = String>>(args: I) -> Result<Invocation, String> 
         match flag.as_str() {
             "--sub" => {
                 UserId::parse(&value).map_err(|_| {
-                    "--sub must be 1 to 128 characters without control characters".to_string()
+                    format!(
+                        "--sub must be 1 to {MAX_USER_CHARS} characters without control \
+                         characters"
+                    )
                 })?;
                 sub = Some(value);
             }
