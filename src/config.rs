@@ -56,10 +56,17 @@ pub const VARIABLES: &[&str] = &[
     "AUTH_JWT_PUBLIC_KEY_FILE",
     "AUTH_LEEWAY_MS",
     "AUTH_TOKEN_MAX_BYTES",
+    // A cluster of nodes sharing their rooms through Redis.
+    "REDIS_URL",
+    "NODE_TIMEOUT_MS",
+    "REDIS_PREFIX",
 ];
 
 /// Everything the server can be told at start-up.
-#[derive(Debug, Clone)]
+///
+/// Its `Debug` is written out (below) rather than derived, so that the password a
+/// `REDIS_URL` may carry is shown as `***`, as [`Config::redis_url_for_logs`] does.
+#[derive(Clone)]
 pub struct Config {
     /// Address to bind; loopback by default so a first `cargo run` is not exposed.
     pub host: String,
@@ -173,14 +180,111 @@ pub struct Config {
     /// Longest token accepted, in bytes (`401` past it): a token travels in every
     /// upgrade's URL or header, and checking one costs in proportion to its size.
     pub auth_token_max_bytes: usize,
-    /// The cluster's shared store (`redis://host:port/db`); `None`: one node, in memory.
-    /// Several nodes on one Redis behave as one server.
+    /// `REDIS_URL`: with it set this process is one node of a cluster, and every room's
+    /// truth (members, `seq`, history) lives in that Redis, so that nodes behind one load
+    /// balancer serve as one server. `None` (the default): one node, rooms in memory.
+    /// Checked at start-up to be `redis://[user:password@]host[:port][/db]`; it may hold
+    /// a password, so log it only through [`Config::redis_url_for_logs`].
     pub redis_url: Option<String>,
-    /// A node not heard from (no heartbeat in Redis) for this long is lost: a live node
-    /// removes its members with reason `node_lost`.
+    /// `NODE_TIMEOUT_MS`: a node not heard from (no heartbeat in Redis) for this long is
+    /// lost, and a live node makes its members leave every room with `node_lost`. Long
+    /// enough that a slow or paused Redis, or a busy node, is not taken for a dead one;
+    /// short enough that the members of a crashed node do not linger.
     pub node_timeout: Duration,
-    /// Prefix of every Redis key and channel, so clusters (or tests) can share a Redis.
+    /// `REDIS_PREFIX`: the start of every Redis key and channel of this cluster, so
+    /// several clusters (or tests) can share one Redis without seeing each other. Never
+    /// contains `{` or `}`: keys carry the room as a `{room}` hash tag, and a brace in the
+    /// prefix would become the hash tag instead.
     pub redis_prefix: String,
+}
+
+impl fmt::Debug for Config {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Taken apart field by field, so that a new field cannot be forgotten here: it
+        // does not compile until it is listed.
+        let Config {
+            host,
+            port,
+            max_message_bytes,
+            max_rooms_per_connection,
+            max_pending_bytes,
+            heartbeat_interval,
+            client_timeout,
+            history_len,
+            joined_members_max,
+            presence_events_max,
+            member_count_interval,
+            room_ttl,
+            max_rooms_total,
+            history_max_bytes,
+            idempotency_ttl,
+            idempotency_keys_max,
+            static_dir,
+            shutdown_timeout,
+            close_linger,
+            close_timeout,
+            workers,
+            max_connections,
+            max_connections_per_ip,
+            rate_limit_per_s,
+            rate_limit_burst,
+            rate_limit_strikes,
+            handshake_timeout,
+            allowed_origins,
+            api_key,
+            node_id,
+            trusted_proxies,
+            tls,
+            tls_reload_interval,
+            auth_key,
+            auth_leeway,
+            auth_token_max_bytes,
+            redis_url: _,
+            node_timeout,
+            redis_prefix,
+        } = self;
+        f.debug_struct("Config")
+            .field("host", host)
+            .field("port", port)
+            .field("max_message_bytes", max_message_bytes)
+            .field("max_rooms_per_connection", max_rooms_per_connection)
+            .field("max_pending_bytes", max_pending_bytes)
+            .field("heartbeat_interval", heartbeat_interval)
+            .field("client_timeout", client_timeout)
+            .field("history_len", history_len)
+            .field("joined_members_max", joined_members_max)
+            .field("presence_events_max", presence_events_max)
+            .field("member_count_interval", member_count_interval)
+            .field("room_ttl", room_ttl)
+            .field("max_rooms_total", max_rooms_total)
+            .field("history_max_bytes", history_max_bytes)
+            .field("idempotency_ttl", idempotency_ttl)
+            .field("idempotency_keys_max", idempotency_keys_max)
+            .field("static_dir", static_dir)
+            .field("shutdown_timeout", shutdown_timeout)
+            .field("close_linger", close_linger)
+            .field("close_timeout", close_timeout)
+            .field("workers", workers)
+            .field("max_connections", max_connections)
+            .field("max_connections_per_ip", max_connections_per_ip)
+            .field("rate_limit_per_s", rate_limit_per_s)
+            .field("rate_limit_burst", rate_limit_burst)
+            .field("rate_limit_strikes", rate_limit_strikes)
+            .field("handshake_timeout", handshake_timeout)
+            .field("allowed_origins", allowed_origins)
+            .field("api_key", api_key)
+            .field("node_id", node_id)
+            .field("trusted_proxies", trusted_proxies)
+            .field("tls", tls)
+            .field("tls_reload_interval", tls_reload_interval)
+            .field("auth_key", auth_key)
+            .field("auth_leeway", auth_leeway)
+            .field("auth_token_max_bytes", auth_token_max_bytes)
+            .field("redis_url", &self.redis_url_for_logs())
+            .field("node_timeout", node_timeout)
+            .field("redis_prefix", redis_prefix)
+            .finish()
+    }
 }
 
 /// Where the certificate and its key live (PEM, both).
@@ -258,6 +362,9 @@ impl Default for Config {
             auth_leeway: Duration::from_millis(30_000),
             auth_token_max_bytes: 4096,
             redis_url: None,
+            // 10 s: ten of the heartbeats a node writes every second or so, so a Redis
+            // that stalls for a few seconds (a fork for a snapshot, a slow disk under an
+            // AOF fsync) loses no node, while a crashed node's members are gone soon.
             node_timeout: Duration::from_millis(10_000),
             redis_prefix: "hubbub".into(),
         }
@@ -466,6 +573,19 @@ impl Config {
             config.auth_token_max_bytes =
                 parse_number("AUTH_TOKEN_MAX_BYTES", v, 256, 65_536)? as usize;
         }
+        if let Some(v) = get("REDIS_URL") {
+            config.redis_url = Some(parse_redis_url(v)?);
+        }
+        if let Some(v) = get("NODE_TIMEOUT_MS") {
+            // Under half a second a node would need to reach Redis many times a second
+            // to stay alive, and one slow round trip would lose it; over an hour the
+            // members of a dead node would haunt their rooms for longer than anyone waits.
+            config.node_timeout =
+                Duration::from_millis(parse_number("NODE_TIMEOUT_MS", v, 500, 3_600_000)?);
+        }
+        if let Some(v) = get("REDIS_PREFIX") {
+            config.redis_prefix = parse_redis_prefix(v)?;
+        }
         config.validate()?;
         Ok(config)
     }
@@ -508,6 +628,13 @@ impl Config {
             idempotency_ttl_ms: self.idempotency_ttl.as_millis() as u64,
             idempotency_keys_max: self.idempotency_keys_max,
         }
+    }
+
+    /// `REDIS_URL` fit for a log line or an error: its password, if any, replaced by
+    /// `***` (the user name and the rest kept, so the operator still sees which Redis
+    /// and which account). `None` when this node is not in a cluster.
+    pub fn redis_url_for_logs(&self) -> Option<String> {
+        self.redis_url.as_deref().map(redact_redis_url)
     }
 
     /// `host:port` as given to the listener.
@@ -582,6 +709,97 @@ fn auth_key(
                 PublicKey::from_pem(&pem).map_err(|problem| error(format!("{path}: {problem}")))?;
             Ok(Some(AuthKey::PublicKey(key)))
         }
+    }
+}
+
+/// `REDIS_URL`: `redis://[user:password@]host[:port][/db]`, parsed by the `url` crate as
+/// the redis crate will parse it, so a URL that passes here is one the cluster can use.
+/// `rediss://` is refused rather than half supported: the redis crate is built without
+/// TLS (one TLS stack in the server), so it could not open it. The value is never echoed
+/// back when it may hold a password.
+fn parse_redis_url(value: &str) -> Result<String, ConfigError> {
+    let error = |problem: String| ConfigError {
+        variable: "REDIS_URL".into(),
+        problem,
+    };
+    let shape = "expected redis://[user:password@]host[:port][/db], e.g. redis://127.0.0.1:6379/0";
+    let shown = redact_redis_url(value);
+    let (scheme, _) = value.split_once("://").unwrap_or(("", ""));
+    match scheme.to_ascii_lowercase().as_str() {
+        "redis" => {}
+        "rediss" => {
+            return Err(error(
+                "rediss:// (TLS to Redis) is not supported yet: use redis:// to a local TLS \
+                 tunnel (e.g. stunnel or spiped) in front of Redis"
+                    .into(),
+            ))
+        }
+        _ => return Err(error(format!("{shape}, got {shown:?}"))),
+    }
+    let url =
+        url::Url::parse(value).map_err(|err| error(format!("{shape}: {err}, got {shown:?}")))?;
+    if url.host_str().is_none_or(str::is_empty) {
+        return Err(error(format!("{shape}: no host, got {shown:?}")));
+    }
+    if url.query().is_some() || url.fragment().is_some() {
+        return Err(error(format!(
+            "{shape}: no ?query or #fragment, got {shown:?}"
+        )));
+    }
+    let path = url.path().trim_start_matches('/');
+    if !path.is_empty() && path.parse::<u16>().is_err() {
+        return Err(error(format!(
+            "{shape}: the database after the / must be a number, got {shown:?}"
+        )));
+    }
+    Ok(value.to_string())
+}
+
+/// A Redis URL with its password replaced by `***`. A value that does not parse as a URL
+/// with a host is cut at its last `@` instead (what comes before may be a password), so
+/// even a mistyped URL is safe to show.
+fn redact_redis_url(value: &str) -> String {
+    if let Ok(mut url) = url::Url::parse(value) {
+        if url.password().is_none() {
+            return value.to_string();
+        }
+        // Fails for a URL that cannot carry a password (no host): cut it below instead.
+        if url.set_password(Some("***")).is_ok() {
+            return url.to_string();
+        }
+    }
+    match value.rsplit_once('@') {
+        Some((before, after)) => {
+            let scheme = before.split_once("://").map_or("", |(scheme, _)| scheme);
+            format!("{scheme}://***@{after}")
+        }
+        None => value.to_string(),
+    }
+}
+
+/// `REDIS_PREFIX`: 1 to 32 ASCII letters, digits, `-`, `_`, `.` and `:`. Short, since it
+/// starts every key; no braces, since keys carry `{room}` as their hash tag and Redis
+/// Cluster takes the first `{...}` of a key as its tag; no spaces or control characters,
+/// which would make keys awkward to type in `redis-cli`.
+fn parse_redis_prefix(value: &str) -> Result<String, ConfigError> {
+    let allowed = |c: char| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | ':');
+    let problem = if value.contains(['{', '}']) {
+        Some(format!(
+            "must not contain {{ or }} (keys use {{room}} as their hash tag), got {value:?}"
+        ))
+    } else if value.len() > 32 || !value.chars().all(allowed) {
+        Some(format!(
+            "expected 1 to 32 ASCII letters, digits, '-', '_', '.' or ':', got {value:?}"
+        ))
+    } else {
+        None
+    };
+    match problem {
+        Some(problem) => Err(ConfigError {
+            variable: "REDIS_PREFIX".into(),
+            problem,
+        }),
+        None => Ok(value.to_string()),
     }
 }
 
@@ -925,6 +1143,105 @@ mod tests {
                 .variable,
             "AUTH_TOKEN_MAX_BYTES"
         );
+    }
+
+    #[test]
+    fn a_redis_url_is_redis_scheme_with_a_host_and_never_shown_with_its_password() {
+        let defaults = Config::from_vars(Vec::<(String, String)>::new()).unwrap();
+        assert_eq!(
+            defaults.redis_url, None,
+            "no REDIS_URL: one node, in memory"
+        );
+        assert_eq!(defaults.redis_url_for_logs(), None);
+        assert_eq!(
+            Config::from_vars([("REDIS_URL", " ")]).unwrap().redis_url,
+            None
+        );
+        for good in [
+            "redis://127.0.0.1",
+            "redis://127.0.0.1:6379/0",
+            "redis://localhost:6380/15",
+            "redis://[::1]:6379",
+            "redis://:hunter2hunter2@redis.internal:6379/2",
+            "redis://app:hunter2hunter2@redis.internal/",
+        ] {
+            let config = Config::from_vars([("REDIS_URL", good)]).unwrap();
+            assert_eq!(config.redis_url.as_deref(), Some(good));
+            // What passes here is what the redis crate can open (no connection made).
+            assert!(redis::Client::open(good).is_ok(), "{good}");
+        }
+        // And it could not open rediss://: it is built without TLS.
+        assert!(redis::Client::open("rediss://127.0.0.1").is_err());
+        let config = Config::from_vars([(
+            "REDIS_URL",
+            "redis://app:hunter2hunter2@redis.internal:6379/2",
+        )])
+        .unwrap();
+        assert_eq!(
+            config.redis_url_for_logs().as_deref(),
+            Some("redis://app:***@redis.internal:6379/2")
+        );
+        assert!(!format!("{config:?}").contains("hunter2"), "{config:?}");
+        assert!(
+            format!("{config:?}").contains("redis.internal"),
+            "{config:?}"
+        );
+
+        let err = Config::from_vars([("REDIS_URL", "rediss://redis.internal")]).unwrap_err();
+        assert_eq!(err.variable, "REDIS_URL");
+        assert!(err.problem.contains("TLS"), "{err}");
+        assert!(err.problem.contains("tunnel"), "{err}");
+        for bad in [
+            "http://x",
+            "127.0.0.1:6379",
+            "redis://",
+            "redis:///0",
+            "redis://host:99999",
+            "redis://host/zero",
+            "redis://host/0?protocol=resp3",
+            "redis+unix:///run/redis.sock",
+            "redis://:hunter2hunter2@",
+        ] {
+            let err = Config::from_vars([("REDIS_URL", bad)]).unwrap_err();
+            assert_eq!(err.variable, "REDIS_URL", "{bad}");
+            assert!(!err.to_string().contains("hunter2"), "{err}");
+        }
+        // A URL that does not even parse is still not echoed with its password.
+        let err =
+            Config::from_vars([("REDIS_URL", "redis://u:hunter2hunter2@ho st:1")]).unwrap_err();
+        assert!(!err.to_string().contains("hunter2"), "{err}");
+    }
+
+    #[test]
+    fn a_node_timeout_is_half_a_second_to_an_hour() {
+        assert_eq!(Config::default().node_timeout, Duration::from_secs(10));
+        let timeout =
+            |value| Config::from_vars([("NODE_TIMEOUT_MS", value)]).map(|c| c.node_timeout);
+        assert_eq!(timeout("500"), Ok(Duration::from_millis(500)));
+        assert_eq!(timeout("3600000"), Ok(Duration::from_secs(3600)));
+        for bad in ["499", "3600001", "0", "ten"] {
+            assert_eq!(
+                timeout(bad).unwrap_err().variable,
+                "NODE_TIMEOUT_MS",
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_redis_prefix_is_a_short_word_without_braces() {
+        assert_eq!(Config::default().redis_prefix, "hubbub");
+        for good in ["a", "hubbub", "team-1_eu.west:v2", &"p".repeat(32)] {
+            let config = Config::from_vars([("REDIS_PREFIX", good)]).unwrap();
+            assert_eq!(config.redis_prefix, good);
+        }
+        let err = Config::from_vars([("REDIS_PREFIX", "a{b}")]).unwrap_err();
+        assert_eq!(err.variable, "REDIS_PREFIX");
+        assert!(err.problem.contains("hash tag"), "{err}");
+        for bad in ["a}", "two words", "préfixe", "a/b", &"p".repeat(33)] {
+            let err = Config::from_vars([("REDIS_PREFIX", bad)]).unwrap_err();
+            assert_eq!(err.variable, "REDIS_PREFIX", "{bad}");
+        }
     }
 
     #[test]

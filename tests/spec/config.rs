@@ -238,6 +238,62 @@ async fn a_zero_member_count_interval_or_a_big_room_cap_below_one_stops_the_star
 }
 
 #[actix_web::test]
+async fn a_redis_url_that_is_not_plain_redis_stops_the_start_naming_it() {
+    assert_refused(&[("REDIS_URL", "http://x")], "REDIS_URL").await;
+    // TLS to Redis is refused with a way out, not taken as plain TCP.
+    let (code, stderr) = run_to_exit(&[("PORT", "0"), ("REDIS_URL", "rediss://x")]).await;
+    assert_eq!(code, Some(2), "stderr:\n{stderr}");
+    assert!(stderr.contains("invalid REDIS_URL:"), "{stderr}");
+    assert!(
+        stderr.contains("TLS") && stderr.contains("tunnel"),
+        "{stderr}"
+    );
+    // A password in a refused URL is not repeated.
+    let (code, stderr) = run_to_exit(&[
+        ("PORT", "0"),
+        ("REDIS_URL", "redis://app:hunter2hunter2@:6379/zero"),
+    ])
+    .await;
+    assert_eq!(code, Some(2), "stderr:\n{stderr}");
+    assert!(stderr.contains("invalid REDIS_URL:"), "{stderr}");
+    assert!(!stderr.contains("hunter2"), "{stderr}");
+}
+
+#[actix_web::test]
+async fn a_node_timeout_under_half_a_second_stops_the_start_naming_it() {
+    assert_refused(&[("NODE_TIMEOUT_MS", "100")], "NODE_TIMEOUT_MS").await;
+    assert_refused(&[("NODE_TIMEOUT_MS", "3600001")], "NODE_TIMEOUT_MS").await;
+}
+
+#[actix_web::test]
+async fn a_redis_prefix_with_braces_stops_the_start_naming_it() {
+    // Keys carry `{room}` as their Redis Cluster hash tag; a brace in the prefix would
+    // take its place.
+    assert_refused(&[("REDIS_PREFIX", "a{b}")], "REDIS_PREFIX").await;
+    assert_refused(&[("REDIS_PREFIX", &"p".repeat(33))], "REDIS_PREFIX").await;
+}
+
+#[test]
+fn without_cluster_settings_a_node_is_alone_with_the_documented_defaults() {
+    let config = hubbub::config::Config::from_vars(Vec::<(String, String)>::new()).unwrap();
+    assert_eq!(config.redis_url, None);
+    assert_eq!(config.node_timeout, Duration::from_millis(10_000));
+    assert_eq!(config.redis_prefix, "hubbub");
+    let config = hubbub::config::Config::from_vars([
+        ("REDIS_URL", "redis://127.0.0.1:6379/0"),
+        ("NODE_TIMEOUT_MS", "1000"),
+        ("REDIS_PREFIX", "test:1"),
+    ])
+    .unwrap();
+    assert_eq!(
+        config.redis_url.as_deref(),
+        Some("redis://127.0.0.1:6379/0")
+    );
+    assert_eq!(config.node_timeout, Duration::from_millis(1000));
+    assert_eq!(config.redis_prefix, "test:1");
+}
+
+#[actix_web::test]
 async fn kept_room_limits_out_of_range_stop_the_start_naming_them() {
     // The protocol promises a retry five minutes: a shorter key TTL is refused.
     assert_refused(&[("IDEMPOTENCY_TTL_MS", "299999")], "IDEMPOTENCY_TTL_MS").await;

@@ -612,9 +612,10 @@ const NUMERIC: &[(&str, Field)] = &[
     }),
     ("AUTH_LEEWAY_MS", |c| c.auth_leeway.as_millis() as u64),
     ("AUTH_TOKEN_MAX_BYTES", |c| c.auth_token_max_bytes as u64),
+    ("NODE_TIMEOUT_MS", |c| c.node_timeout.as_millis() as u64),
 ];
 /// The variables that take text.
-const TEXTUAL: [&str; 10] = [
+const TEXTUAL: [&str; 12] = [
     "HOST",
     "STATIC_DIR",
     "ALLOWED_ORIGINS",
@@ -625,6 +626,8 @@ const TEXTUAL: [&str; 10] = [
     "TLS_KEY_FILE",
     "AUTH_JWT_SECRET",
     "AUTH_JWT_PUBLIC_KEY_FILE",
+    "REDIS_URL",
+    "REDIS_PREFIX",
 ];
 
 fn numeric(variable: &str) -> Option<Field> {
