@@ -11,6 +11,9 @@
 //! - [`grant`]: who a connection is ([`Access`]: its user) and which rooms its token
 //!   lets it use ([`RoomGrant`]); [`reauthorize`]: a refreshed token's new name and
 //!   grant applied to room state;
+//! - [`replica`]: a cluster node's copy of one room ([`RoomSnapshot`],
+//!   [`RoomState::replica`]), fed the room's entries in the store's order so that every
+//!   node computes the same room and events;
 //! - [`room`]: one room's members (counted per user), `seq` and history;
 //! - [`effects`]: what an operation produces: who hears which event, who subscribes to
 //!   which room. The caller delivers them.
@@ -28,10 +31,12 @@ pub mod effects;
 pub mod grant;
 pub mod protocol;
 mod reauthorize;
+pub mod replica;
 mod room;
 pub mod state;
 
 pub use cmd::Command;
 pub use effects::{Audience, Effect, Effects, Recipients};
 pub use grant::{Access, RoomGrant};
+pub use replica::RoomSnapshot;
 pub use state::{Counts, NotAMember, PublishRefused, RoomState, RoomsFull, Settings};

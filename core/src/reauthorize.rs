@@ -39,7 +39,10 @@ impl RoomState {
             .collect();
         let renamed = name.filter(|name| *name != connection.name);
         for room in revoked {
-            log::info!("member {id} left {room}: its refreshed token does not allow it");
+            log::log!(
+                self.members_log_level(),
+                "member {id} left {room}: its refreshed token does not allow it"
+            );
             self.remove_member(&room, id, Audience::Requester, now, &mut effects);
         }
         if let Some(name) = renamed {

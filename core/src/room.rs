@@ -60,6 +60,28 @@ impl Room {
         }
     }
 
+    /// A room as a cluster's store holds it: this life's `epoch`, the `seq` of its last
+    /// message, and its history oldest first, of which the last `history_len` are kept.
+    /// The `seq` is never below the newest kept message's, so the next post can never
+    /// repeat a `seq` whatever the store said.
+    pub(crate) fn restored(
+        history_len: usize,
+        epoch: Arc<str>,
+        last_seq: u64,
+        history: Vec<Arc<ChatMessage>>,
+        now: Timestamp,
+    ) -> Self {
+        let mut room = Self::new(history_len, epoch, now);
+        let newest = history.last().map_or(0, |message| message.seq);
+        room.last_seq = last_seq.max(newest);
+        let skip = history.len().saturating_sub(history_len);
+        for message in history.into_iter().skip(skip) {
+            room.history_bytes += history_cost(&message);
+            room.history.push_back(message);
+        }
+        room
+    }
+
     /// Adds a member, of `user` if it has one; one already in keeps its first join time.
     pub fn join(&mut self, id: MemberId, user: Option<&UserId>, at: Timestamp) {
         self.last_used = self.last_used.max(at);

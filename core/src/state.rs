@@ -140,10 +140,15 @@ pub struct RoomState {
     /// longest, which goes first when rooms or history must make room.
     idle: BTreeSet<(Timestamp, RoomName)>,
     /// What every room's kept history costs together.
-    history_bytes: usize,
+    pub(crate) history_bytes: usize,
     /// Makes each room's `epoch`: this state's own prefix and a counter.
     epoch_prefix: String,
     rooms_made: u64,
+    /// A cluster's replica ([`RoomState::replica`]): every node applies the same
+    /// entries, so the lines a single server logs at info (a member connected,
+    /// disconnected, was kicked) would repeat once per node; a replica logs them at
+    /// debug and leaves info to the node that holds the connection.
+    pub(crate) quiet: bool,
 }
 
 impl RoomState {
@@ -160,6 +165,17 @@ impl RoomState {
             history_bytes: 0,
             epoch_prefix: epoch_prefix.into(),
             rooms_made: 0,
+            quiet: false,
+        }
+    }
+
+    /// The level of the lines a single server logs at info about members coming,
+    /// going and being removed: debug on a replica (see [`RoomState::quiet`]).
+    pub(crate) fn members_log_level(&self) -> log::Level {
+        if self.quiet {
+            log::Level::Debug
+        } else {
+            log::Level::Info
         }
     }
 
@@ -177,9 +193,10 @@ impl RoomState {
         access: Access,
         now: Timestamp,
     ) {
+        let level = self.members_log_level();
         match &access.user {
-            Some(user) => log::info!("member {id} ({name}, user {user}) connected"),
-            None => log::info!("member {id} ({name}) connected"),
+            Some(user) => log::log!(level, "member {id} ({name}, user {user}) connected"),
+            None => log::log!(level, "member {id} ({name}) connected"),
         }
         debug_assert!(
             !self.members.contains_key(&id),
@@ -204,7 +221,8 @@ impl RoomState {
         let Some(connection) = self.members.remove(&id) else {
             return effects;
         };
-        log::info!(
+        log::log!(
+            self.members_log_level(),
             "member {id} ({}) disconnected: {}",
             connection.name,
             reason.as_str()
@@ -286,7 +304,10 @@ impl RoomState {
         }
         let mut effects = Effects::new();
         self.remove_member(room_name, id, Audience::Member(id), now, &mut effects);
-        log::info!("member {id} kicked from {room_name}");
+        log::log!(
+            self.members_log_level(),
+            "member {id} kicked from {room_name}"
+        );
         Ok(effects)
     }
 
@@ -695,7 +716,7 @@ impl RoomState {
     }
 
     /// An empty room goes in the idle index, by when it was last used.
-    fn index_idle(&mut self, name: &RoomName) {
+    pub(crate) fn index_idle(&mut self, name: &RoomName) {
         if let Some(room) = self.rooms.get(name) {
             if room.is_empty() {
                 self.idle.insert((room.last_used, name.clone()));

@@ -55,6 +55,8 @@ error_codes! {
     BadToken = "bad_token",
     /// A new room, but the server keeps `MAX_ROOMS_TOTAL` and every one is occupied.
     RoomsFull = "rooms_full",
+    /// A cluster's store cannot be reached: nothing was done; retry later.
+    Unavailable = "unavailable",
 }
 
 impl fmt::Display for ErrorCode {
@@ -133,5 +135,21 @@ mod tests {
             );
         }
         assert!("no_such_code".parse::<ErrorCode>().is_err());
+    }
+
+    #[test]
+    fn unavailable_is_written_as_the_protocol_says() {
+        let error = crate::protocol::Event::from(ProtocolError::new(
+            ErrorCode::Unavailable,
+            "the store cannot be reached",
+        ));
+        assert_eq!(
+            serde_json::to_value(&error).unwrap(),
+            serde_json::json!({
+                "type": "error",
+                "code": "unavailable",
+                "message": "the store cannot be reached",
+            })
+        );
     }
 }

@@ -74,6 +74,9 @@ pub enum LeaveReason {
     Slow,
     /// A backend removed it through the HTTP API.
     Kicked,
+    /// The cluster node holding its connection stopped answering for
+    /// `NODE_TIMEOUT_MS`; another node took it out of its rooms.
+    NodeLost,
 }
 
 impl Serialize for LeaveReason {
@@ -91,6 +94,7 @@ impl LeaveReason {
             LeaveReason::Timeout => "timeout",
             LeaveReason::Slow => "slow",
             LeaveReason::Kicked => "kicked",
+            LeaveReason::NodeLost => "node_lost",
         }
     }
 }
@@ -168,6 +172,14 @@ pub enum Event {
     /// then.
     Refreshed {
         expires_at: Timestamp,
+    },
+    /// The room's history was lost (a cluster's store lost its data): what follows
+    /// continues from this `epoch` and `seq`, and the member's view of the room may be
+    /// stale.
+    Resync {
+        room: RoomName,
+        epoch: Arc<str>,
+        seq: u64,
     },
     Left {
         room: RoomName,
@@ -261,7 +273,8 @@ impl Event {
             | Event::MemberJoined { room, .. }
             | Event::MemberLeft { room, .. }
             | Event::Presence { room, .. }
-            | Event::MemberCount { room, .. } => Some(room),
+            | Event::MemberCount { room, .. }
+            | Event::Resync { room, .. } => Some(room),
             Event::MemberRenamed { room, .. } => room.as_ref(),
             Event::Message(message) => Some(&message.room),
             Event::Welcome { .. }
@@ -322,6 +335,39 @@ pub fn ref_spliced(json: &str, reference: &Ref) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn resync_is_written_as_the_protocol_says() {
+        let resync = Event::Resync {
+            room: RoomName::parse("lobby").unwrap(),
+            epoch: "n1-7".into(),
+            seq: 42,
+        };
+        assert_eq!(
+            serde_json::to_value(&resync).unwrap(),
+            serde_json::json!({"type": "resync", "room": "lobby", "epoch": "n1-7", "seq": 42})
+        );
+        assert_eq!(resync.room().map(RoomName::as_str), Some("lobby"));
+    }
+
+    #[test]
+    fn node_lost_is_written_as_the_protocol_says() {
+        assert_eq!(LeaveReason::NodeLost.as_str(), "node_lost");
+        let left = Event::MemberLeft {
+            room: RoomName::parse("lobby").unwrap(),
+            member: Member {
+                id: MemberId(7),
+                name: DisplayName::parse("ann").unwrap(),
+                joined_at: Timestamp::from_millis(0),
+                user: None,
+            },
+            reason: LeaveReason::NodeLost,
+            last: true,
+        };
+        let value = serde_json::to_value(&left).unwrap();
+        assert_eq!(value["type"], "member_left");
+        assert_eq!(value["reason"], "node_lost");
+    }
 
     #[test]
     fn ref_spliced_patches_a_serialized_broadcast() {

@@ -10,9 +10,10 @@ use crate::helpers::*;
 
 #[test]
 fn a_disconnect_tells_the_room_why_for_each_reason() {
-    for (reason, on_the_wire) in REASONS
-        .into_iter()
-        .zip(["leave", "disconnect", "timeout", "slow"])
+    for (reason, on_the_wire) in
+        REASONS
+            .into_iter()
+            .zip(["leave", "disconnect", "timeout", "slow", "node_lost"])
     {
         let mut hub = TestHub::new();
         let ann = hub.member_of("ann", "lobby");

@@ -779,10 +779,12 @@ pub fn texts(events: &[Event]) -> Vec<String> {
         .collect()
 }
 
-/// Every reason a connection ends (`kicked` is a room's, not a connection's).
-pub const REASONS: [LeaveReason; 4] = [
+/// Every reason a connection ends (`kicked` is a room's, not a connection's;
+/// `node_lost` ends it as the other nodes of a cluster see it).
+pub const REASONS: [LeaveReason; 5] = [
     LeaveReason::Leave,
     LeaveReason::Disconnect,
     LeaveReason::Timeout,
     LeaveReason::Slow,
+    LeaveReason::NodeLost,
 ];

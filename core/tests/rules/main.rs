@@ -6,7 +6,8 @@
 //! One file per command (`join`, `leave`, `say`, `whisper`, `who`, `rooms`, `rename`,
 //! `echo`), per operation that is not a command (`disconnect`, `kick`, `publish`, `views`), the
 //! decoding of frames into commands (`decode`), connections with a token (`access`: users,
-//! grants, `reauthorize`), and long mixed runs (`invariants`).
+//! grants, `reauthorize`), a cluster's replicas of a room (`replica`), and long mixed
+//! runs (`invariants`).
 
 mod helpers;
 
@@ -22,6 +23,7 @@ mod kick;
 mod leave;
 mod publish;
 mod rename;
+mod replica;
 mod resume;
 mod rooms;
 mod say;
