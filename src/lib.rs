@@ -46,6 +46,7 @@ pub use hubbub_core::protocol;
 // rustc reports what nothing uses.
 pub mod auth;
 pub mod client_address;
+pub mod cluster;
 pub mod config;
 pub mod hub;
 pub mod startup;

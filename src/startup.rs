@@ -9,9 +9,11 @@ use actix_web::{dev::ServerHandle, middleware, web, App, HttpServer};
 use crate::{
     admission::Admission,
     auth::Verifier,
+    cluster::{self, ClusterSettings},
     config::Config,
     hub::{
         backend::{InMemory, RoomBackend},
+        messages::Stopping,
         Hub, MemberIds,
     },
     metrics::Metrics,
@@ -25,6 +27,10 @@ use crate::{
     worker::Worker,
 };
 
+/// Entries each room keeps in Redis for nodes catching up after a lost subscriber
+/// connection: at 1,000 messages a second in one room, ten seconds of them.
+const CLUSTER_LOG_LEN: usize = 10_000;
+
 /// A bound, not yet running server.
 pub struct Application {
     port: u16,
@@ -35,6 +41,7 @@ pub struct Application {
 /// Stops a running [`Application`] gracefully; cheap to clone.
 #[derive(Clone)]
 pub struct Controller {
+    hub: actix::Addr<Hub>,
     server: ServerHandle,
     shutdown: Shutdown,
     admission: Arc<Admission>,
@@ -51,9 +58,29 @@ impl Application {
         Self::build_with_listener(config, listener)
     }
 
+    /// One node in memory, or with `REDIS_URL` a node of a cluster, which joins it
+    /// (Redis reached, its first ids taken) before the port listens.
     pub fn build_with_listener(config: Config, listener: TcpListener) -> io::Result<Self> {
-        let backend = InMemory::new(config.room_rules());
-        Self::build_with_backend(config, listener, Box::new(backend))
+        let Some(url) = config.redis_url.clone() else {
+            let backend = InMemory::new(config.room_rules());
+            return Self::build_with_backend(config, listener, Box::new(backend));
+        };
+        let (backend, ids) = cluster::start(ClusterSettings {
+            url,
+            url_for_logs: config.redis_url_for_logs().unwrap_or_default(),
+            prefix: config.redis_prefix.clone(),
+            node_id: config.node_id.to_string(),
+            node_timeout: config.node_timeout,
+            rules: config.room_rules(),
+            member_count_interval: config.member_count_interval,
+            log_len: CLUSTER_LOG_LEN,
+        })?;
+        Self::build_with_parts(
+            config,
+            listener,
+            Box::new(backend),
+            MemberIds::from_cluster(ids),
+        )
     }
 
     /// The server with room state kept by `backend` (the tests use one that answers
@@ -66,6 +93,15 @@ impl Application {
         config: Config,
         listener: TcpListener,
         backend: Box<dyn RoomBackend>,
+    ) -> io::Result<Self> {
+        Self::build_with_parts(config, listener, backend, MemberIds::starting_now())
+    }
+
+    fn build_with_parts(
+        config: Config,
+        listener: TcpListener,
+        backend: Box<dyn RoomBackend>,
+        ids: MemberIds,
     ) -> io::Result<Self> {
         let port = listener.local_addr()?.port();
         let tls = config
@@ -96,7 +132,7 @@ impl Application {
         let state = AppState {
             hub: hub.clone(),
             admission: admission.clone(),
-            ids: MemberIds::starting_now(),
+            ids,
             settings: Arc::new(connection_settings(&config)),
             shutdown: shutdown.clone(),
             metrics: metrics.clone(),
@@ -106,6 +142,7 @@ impl Application {
         let static_dir = config.static_dir.clone();
         // Runs once per worker thread, on that thread: each gets its own plumbing, bound
         // to this server's hub, supervisor and shutdown.
+        let controller_hub = hub.clone();
         let mut server = HttpServer::new(move || {
             let worker = Worker::new(
                 hub.clone(),
@@ -140,6 +177,7 @@ impl Application {
         };
         let server = server.run();
         let controller = Controller {
+            hub: controller_hub,
             server: server.handle(),
             shutdown: state_shutdown,
             admission,
@@ -199,6 +237,10 @@ impl Controller {
         while self.admission.open_connections() > 0 && Instant::now() < deadline {
             actix_web::rt::time::sleep(std::time::Duration::from_millis(10)).await;
         }
+        // What the connections left behind is stored (a cluster's last leaves) within
+        // what is left of the timeout.
+        let left = deadline.saturating_duration_since(Instant::now());
+        let _ = actix_web::rt::time::timeout(left, self.hub.send(Stopping)).await;
         self.server.stop(true).await;
         log::info!("stopped");
     }

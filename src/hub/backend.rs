@@ -4,7 +4,9 @@
 //! cluster's backend keeps it in a shared store and answers later
 //! ([`Answer::Later`]), which the hub's sequencer keeps in order.
 
-use std::sync::Arc;
+use std::{pin::Pin, sync::Arc};
+
+use futures_core::Stream;
 
 use hubbub_core::{
     Access, Command, Counts, Effects, NotAMember, PublishRefused, RoomGrant, RoomState, Settings,
@@ -12,21 +14,51 @@ use hubbub_core::{
 
 use super::sequencer::Answer;
 use crate::protocol::{
-    ChatMessage, DisplayName, LeaveReason, MemberId, PageLimit, RoomName, RoomView, RoomsView,
+    ChatMessage, DisplayName, LeaveReason, MemberId, PageLimit, Ref, RoomName, RoomView, RoomsView,
     Timestamp,
 };
+
+/// Effects a backend delivers on its own rather than as an answer: what other nodes'
+/// members did, and the outcome of an ask it answered with nothing at first (a store's
+/// answer that must keep its place among the other nodes' events).
+#[derive(Debug)]
+pub struct Delivery {
+    /// Whom [`hubbub_core::Audience::Requester`] means (the member the entry is about).
+    pub requester: Option<MemberId>,
+    /// The `ref` of the ask this answers, when it answers one of this node's.
+    pub reference: Option<Ref>,
+    pub effects: Effects,
+}
+
+/// The store that keeps room state cannot be reached (a cluster's Redis): nothing was
+/// done, and the asker may try again later.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Unavailable;
+
+/// What an HTTP request asks of a backend: answered, or not, because its store is away.
+pub type Stored<T> = Answer<Result<T, Unavailable>>;
+
+/// A backend's own deliveries, in the order they must be delivered.
+pub type Feed = Pin<Box<dyn Stream<Item = Vec<Delivery>>>>;
 
 /// What the hub asks of room state. Each call is answered in the order it was made.
 pub trait RoomBackend {
     /// A connection has started, as `access` (its token's user and rooms) says.
     fn connect(&mut self, id: MemberId, name: DisplayName, access: Access) -> Answer<Effects>;
-    /// A client command from member `from`.
-    fn apply(&mut self, from: MemberId, command: Command) -> Answer<Effects>;
+    /// A client command from member `from`, whose replies carry `reference` (a backend
+    /// that delivers through its [`feed`](RoomBackend::feed) needs it; others ignore it).
+    fn apply(
+        &mut self,
+        from: MemberId,
+        reference: Option<&Ref>,
+        command: Command,
+    ) -> Answer<Effects>;
     /// Member `id` refreshed its token: its `name` (if the token has one) and `rooms`
     /// replace the old ones (see `RoomState::reauthorize`).
     fn reauthorize(
         &mut self,
         id: MemberId,
+        reference: Option<&Ref>,
         name: Option<DisplayName>,
         rooms: RoomGrant,
     ) -> Answer<Effects>;
@@ -40,24 +72,35 @@ pub trait RoomBackend {
         room: RoomName,
         text: String,
         idempotency_key: Option<String>,
-    ) -> Answer<Result<(Arc<ChatMessage>, Effects), PublishRefused>>;
+    ) -> Stored<Result<(Arc<ChatMessage>, Effects), PublishRefused>>;
     /// Forgets the rooms kept past `ROOM_TTL_MS`; asked for every quarter second.
     fn expire_rooms(&mut self) -> Answer<()>;
     /// A backend's removal of a member from a room (`kicked`).
-    fn kick(&mut self, room: RoomName, id: MemberId) -> Answer<Result<Effects, NotAMember>>;
+    fn kick(&mut self, room: RoomName, id: MemberId) -> Stored<Result<Effects, NotAMember>>;
     /// `member_count` to the big rooms whose count changed; asked for every
     /// `MEMBER_COUNT_INTERVAL_MS`.
     fn member_counts(&mut self) -> Answer<Effects>;
     /// One page of rooms, by name, after `after`.
-    fn rooms_view(&mut self, after: Option<RoomName>, limit: PageLimit) -> Answer<RoomsView>;
+    fn rooms_view(&mut self, after: Option<RoomName>, limit: PageLimit) -> Stored<RoomsView>;
     /// One room with a page of its members after `after`, and its history.
     fn room_view(
         &mut self,
         room: RoomName,
         after: Option<MemberId>,
         limit: PageLimit,
-    ) -> Answer<Option<RoomView>>;
+    ) -> Stored<Option<RoomView>>;
     fn counts(&mut self) -> Answer<Counts>;
+    /// The backend's own deliveries, taken once when the hub starts; `None` for a
+    /// backend that answers everything it is asked and nothing else (one node).
+    fn feed(&mut self) -> Option<Feed> {
+        None
+    }
+    /// The server is stopping and every connection has ended: done once what they
+    /// left behind is stored (a cluster's last leaves), so other nodes need not wait
+    /// for this one's heartbeat to lapse.
+    fn leave(&mut self) -> Answer<()> {
+        Answer::Now(())
+    }
 }
 
 /// Room state in this process: one node, nothing shared.
@@ -92,13 +135,14 @@ impl RoomBackend for InMemory {
     fn reauthorize(
         &mut self,
         id: MemberId,
+        _: Option<&Ref>,
         name: Option<DisplayName>,
         rooms: RoomGrant,
     ) -> Answer<Effects> {
         Answer::Now(self.state.reauthorize(id, name, rooms, Timestamp::now()))
     }
 
-    fn apply(&mut self, from: MemberId, command: Command) -> Answer<Effects> {
+    fn apply(&mut self, from: MemberId, _: Option<&Ref>, command: Command) -> Answer<Effects> {
         Answer::Now(command.apply_to(&mut self.state, from, Timestamp::now()))
     }
 
@@ -111,9 +155,9 @@ impl RoomBackend for InMemory {
         room: RoomName,
         text: String,
         idempotency_key: Option<String>,
-    ) -> Answer<Result<(Arc<ChatMessage>, Effects), PublishRefused>> {
+    ) -> Stored<Result<(Arc<ChatMessage>, Effects), PublishRefused>> {
         let key = idempotency_key.as_deref();
-        Answer::Now(self.state.publish(&room, text, key, Timestamp::now()))
+        Answer::Now(Ok(self.state.publish(&room, text, key, Timestamp::now())))
     }
 
     fn expire_rooms(&mut self) -> Answer<()> {
@@ -121,16 +165,16 @@ impl RoomBackend for InMemory {
         Answer::Now(())
     }
 
-    fn kick(&mut self, room: RoomName, id: MemberId) -> Answer<Result<Effects, NotAMember>> {
-        Answer::Now(self.state.kick(&room, id, Timestamp::now()))
+    fn kick(&mut self, room: RoomName, id: MemberId) -> Stored<Result<Effects, NotAMember>> {
+        Answer::Now(Ok(self.state.kick(&room, id, Timestamp::now())))
     }
 
     fn member_counts(&mut self) -> Answer<Effects> {
         Answer::Now(self.state.member_counts())
     }
 
-    fn rooms_view(&mut self, after: Option<RoomName>, limit: PageLimit) -> Answer<RoomsView> {
-        Answer::Now(self.state.rooms_view(after.as_ref(), limit))
+    fn rooms_view(&mut self, after: Option<RoomName>, limit: PageLimit) -> Stored<RoomsView> {
+        Answer::Now(Ok(self.state.rooms_view(after.as_ref(), limit)))
     }
 
     fn room_view(
@@ -138,8 +182,8 @@ impl RoomBackend for InMemory {
         room: RoomName,
         after: Option<MemberId>,
         limit: PageLimit,
-    ) -> Answer<Option<RoomView>> {
-        Answer::Now(self.state.room_view(&room, after, limit))
+    ) -> Stored<Option<RoomView>> {
+        Answer::Now(Ok(self.state.room_view(&room, after, limit)))
     }
 
     fn counts(&mut self) -> Answer<Counts> {

@@ -61,9 +61,20 @@ pub struct Reauthorize {
     pub rooms: RoomGrant,
 }
 
-/// The hub stopped before it could answer (the server is going down).
+/// The server is stopping and its connections have ended: answered once the backend
+/// has stored what they left behind.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Stopping;
+
+/// Why an HTTP request got no answer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Unanswered;
+pub enum Unanswered {
+    /// The hub stopped before it could answer (the server is going down).
+    Stopped,
+    /// The store that keeps a cluster's rooms cannot be reached; nothing was done.
+    StoreUnavailable,
+}
 
 /// HTTP: one page of rooms, by name, after `after`.
 #[derive(Message)]

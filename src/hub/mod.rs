@@ -46,29 +46,49 @@ use subscribers::Subscribers;
 /// before its actor starts (no placeholder id).
 ///
 /// Ids are never reused, across restarts too (a client that kept an id from before a
-/// restart must not find it naming someone else): they count up from the start time in
-/// microseconds, which a later start exceeds unless this one handed out more than a
-/// million ids per second of its life. They stay below 2^53, so a JavaScript client that
-/// parses one as a number loses nothing.
+/// restart must not find it naming someone else). One node alone counts up from its
+/// start time in microseconds, which a later start exceeds unless this one handed out
+/// more than a million ids per second of its life. A cluster's nodes take blocks from
+/// Redis, which follows the same rule ([`crate::cluster::IdBlocks`]). Ids stay below
+/// 2^53, so a JavaScript client that parses one as a number loses nothing.
 #[derive(Debug, Clone)]
 pub struct MemberIds {
-    first: u64,
-    next: Arc<AtomicU64>,
+    source: IdSource,
+    /// Guests are numbered per node, from 1 (`guest-<n>`; names need not be unique).
+    guests: Arc<AtomicU64>,
+}
+
+#[derive(Debug, Clone)]
+enum IdSource {
+    Clock(Arc<AtomicU64>),
+    Cluster(Arc<crate::cluster::IdBlocks>),
 }
 
 impl MemberIds {
     pub fn starting_now() -> Self {
         let micros = (Timestamp::now().millis().max(0) as u64).saturating_mul(1_000);
         Self {
-            first: micros,
-            next: Arc::new(AtomicU64::new(micros)),
+            source: IdSource::Clock(Arc::new(AtomicU64::new(micros))),
+            guests: Arc::new(AtomicU64::new(1)),
         }
     }
 
-    /// A new id, and which guest of this server it would be (`guest-<n>`, from 1).
-    pub fn next(&self) -> (MemberId, u64) {
-        let id = self.next.fetch_add(1, Ordering::Relaxed);
-        (MemberId(id), id - self.first + 1)
+    /// Ids from a cluster's blocks.
+    pub fn from_cluster(blocks: Arc<crate::cluster::IdBlocks>) -> Self {
+        Self {
+            source: IdSource::Cluster(blocks),
+            guests: Arc::new(AtomicU64::new(1)),
+        }
+    }
+
+    /// A new id, and which guest of this server it would be (`guest-<n>`, from 1);
+    /// `None` when a cluster's store has no more to give now.
+    pub fn next(&self) -> Option<(MemberId, u64)> {
+        let id = match &self.source {
+            IdSource::Clock(next) => next.fetch_add(1, Ordering::Relaxed),
+            IdSource::Cluster(blocks) => blocks.next()?,
+        };
+        Some((MemberId(id), self.guests.fetch_add(1, Ordering::Relaxed)))
     }
 }
 
@@ -266,7 +286,20 @@ impl Hub {
             // The asker may have given up (its request was cancelled): nothing to tell.
             let _ = sender.send(finish(hub, value));
         });
-        Box::pin(async move { receiver.await.map_err(|_| Unanswered) })
+        Box::pin(async move { receiver.await.map_err(|_| Unanswered::Stopped) })
+    }
+
+    /// Like [`Hub::ask`], for what needs the backend's store, which may be away.
+    fn ask_store<T: 'static, R: 'static>(
+        &mut self,
+        ctx: &mut Context<Self>,
+        answer: backend::Stored<T>,
+        finish: impl FnOnce(&mut Hub, T) -> R + 'static,
+    ) -> ResponseFuture<Result<R, Unanswered>> {
+        let answered = self.ask(ctx, answer, move |hub, stored| {
+            stored.map(|value| finish(hub, value))
+        });
+        Box::pin(async move { answered.await?.map_err(|_| Unanswered::StoreUnavailable) })
     }
 }
 
@@ -305,7 +338,30 @@ impl Actor for Hub {
             let answer = hub.backend.expire_rooms();
             then(hub, ctx, answer, |_, _, ()| {});
         });
+        if let Some(feed) = self.backend.feed() {
+            ctx.add_stream(feed);
+        }
     }
+}
+
+/// What a backend delivers on its own (a cluster's events from the other nodes, and the
+/// answers it delivers in their place among them): one post per courier per batch.
+impl StreamHandler<Vec<backend::Delivery>> for Hub {
+    fn handle(&mut self, deliveries: Vec<backend::Delivery>, _: &mut Self::Context) {
+        self.hold_posts();
+        for delivery in deliveries {
+            self.deliver(
+                delivery.requester,
+                delivery.reference.as_ref(),
+                delivery.effects,
+            );
+        }
+        self.release_posts();
+    }
+
+    /// The backend stopped delivering (the server is going down): the hub goes on
+    /// answering what it is asked until it is stopped.
+    fn finished(&mut self, _: &mut Self::Context) {}
 }
 
 impl Sequenced for Hub {
@@ -336,7 +392,7 @@ impl Handler<FromMember> for Hub {
             reference,
             command,
         } = msg;
-        let answer = self.backend.apply(from, command);
+        let answer = self.backend.apply(from, reference.as_ref(), command);
         then(self, ctx, answer, move |hub, _, effects| {
             hub.deliver(Some(from), reference.as_ref(), effects)
         });
@@ -353,7 +409,9 @@ impl Handler<Reauthorize> for Hub {
             name,
             rooms,
         } = msg;
-        let answer = self.backend.reauthorize(id, name, rooms);
+        let answer = self
+            .backend
+            .reauthorize(id, reference.as_ref(), name, rooms);
         then(self, ctx, answer, move |hub, _, effects| {
             hub.deliver(Some(id), reference.as_ref(), effects)
         });
@@ -378,12 +436,24 @@ impl Handler<Disconnect> for Hub {
     }
 }
 
+impl Handler<Stopping> for Hub {
+    type Result = ResponseFuture<()>;
+
+    fn handle(&mut self, _: Stopping, ctx: &mut Self::Context) -> Self::Result {
+        let answer = self.backend.leave();
+        let done = self.ask(ctx, answer, |_, ()| ());
+        Box::pin(async move {
+            let _ = done.await;
+        })
+    }
+}
+
 impl Handler<DescribeRooms> for Hub {
     type Result = ResponseFuture<Result<crate::protocol::RoomsView, Unanswered>>;
 
     fn handle(&mut self, msg: DescribeRooms, ctx: &mut Self::Context) -> Self::Result {
         let answer = self.backend.rooms_view(msg.after, msg.limit);
-        self.ask(ctx, answer, |_, rooms| rooms)
+        self.ask_store(ctx, answer, |_, rooms| rooms)
     }
 }
 
@@ -392,7 +462,7 @@ impl Handler<DescribeRoom> for Hub {
 
     fn handle(&mut self, msg: DescribeRoom, ctx: &mut Self::Context) -> Self::Result {
         let answer = self.backend.room_view(msg.room, msg.after, msg.limit);
-        self.ask(ctx, answer, |_, room| room)
+        self.ask_store(ctx, answer, |_, room| room)
     }
 }
 
@@ -414,7 +484,7 @@ impl Handler<Publish> for Hub {
         let answer = self
             .backend
             .publish(msg.room, msg.text, msg.idempotency_key);
-        self.ask(ctx, answer, |hub, published| {
+        self.ask_store(ctx, answer, |hub, published| {
             published.map(|(message, effects)| {
                 hub.deliver(None, None, effects);
                 message
@@ -428,7 +498,7 @@ impl Handler<Kick> for Hub {
 
     fn handle(&mut self, msg: Kick, ctx: &mut Self::Context) -> Self::Result {
         let answer = self.backend.kick(msg.room, msg.member);
-        self.ask(ctx, answer, |hub, kicked| {
+        self.ask_store(ctx, answer, |hub, kicked| {
             kicked.map(|effects| hub.deliver(None, None, effects))
         })
     }

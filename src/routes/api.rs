@@ -241,8 +241,15 @@ fn unknown_room(room: &RoomName) -> ApiError {
     )
 }
 
-fn unanswered(_: Unanswered) -> ApiError {
-    hub_unavailable(actix::MailboxError::Closed)
+fn unanswered(why: Unanswered) -> ApiError {
+    match why {
+        Unanswered::Stopped => hub_unavailable(actix::MailboxError::Closed),
+        Unanswered::StoreUnavailable => ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "unavailable",
+            "the cluster's store (REDIS_URL) cannot be reached; nothing was done; retry later",
+        ),
+    }
 }
 
 fn hub_unavailable(err: actix::MailboxError) -> ApiError {

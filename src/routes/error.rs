@@ -51,6 +51,11 @@ impl ResponseError for ApiError {
                 .insert_header(("Upgrade", "websocket"))
                 .insert_header(("Sec-WebSocket-Version", "13"));
         }
+        if self.status == StatusCode::SERVICE_UNAVAILABLE {
+            // Every 503 here is for a while (a store away, rooms full, a restart): say
+            // when a retry makes sense (RFC 9110 section 10.2.3).
+            response.insert_header(("Retry-After", "1"));
+        }
         response.json(Body {
             error: self.code,
             message: &self.message,

@@ -76,7 +76,13 @@ pub async fn hub_socket(
     let (ticket, claims) = admit_upgrade(&req, &state, &worker, Endpoint::Ws, || {
         authenticate(&req, &state, query.token.as_deref())
     })?;
-    let (id, guest_number) = state.ids.next();
+    let Some((id, guest_number)) = state.ids.next() else {
+        return Err(ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "unavailable",
+            "the cluster's store (REDIS_URL) cannot be reached to give this connection an id; retry later",
+        ));
+    };
     let mut query_errors = Vec::new();
     // A bad name or room does not refuse the connection: the client gets a guest name
     // or no room, and an `error` frame right after `welcome` saying why. A token's

@@ -9,11 +9,12 @@ use std::{cell::Cell, sync::Arc, time::Duration};
 
 use hubbub::{
     hub::{
-        backend::{InMemory, RoomBackend},
+        backend::{InMemory, RoomBackend, Stored},
         sequencer::Answer,
     },
     protocol::{
-        ChatMessage, DisplayName, LeaveReason, MemberId, PageLimit, RoomName, RoomView, RoomsView,
+        ChatMessage, DisplayName, LeaveReason, MemberId, PageLimit, Ref, RoomName, RoomView,
+        RoomsView,
     },
 };
 use hubbub_core::{Access, Command, Counts, Effects, NotAMember, PublishRefused, RoomGrant};
@@ -68,15 +69,21 @@ impl RoomBackend for Late {
     fn reauthorize(
         &mut self,
         id: MemberId,
+        reference: Option<&Ref>,
         name: Option<DisplayName>,
         rooms: RoomGrant,
     ) -> Answer<Effects> {
-        let answer = self.inner.reauthorize(id, name, rooms);
+        let answer = self.inner.reauthorize(id, reference, name, rooms);
         self.later(answer)
     }
 
-    fn apply(&mut self, from: MemberId, command: Command) -> Answer<Effects> {
-        let answer = self.inner.apply(from, command);
+    fn apply(
+        &mut self,
+        from: MemberId,
+        reference: Option<&Ref>,
+        command: Command,
+    ) -> Answer<Effects> {
+        let answer = self.inner.apply(from, reference, command);
         self.later(answer)
     }
 
@@ -90,7 +97,7 @@ impl RoomBackend for Late {
         room: RoomName,
         text: String,
         idempotency_key: Option<String>,
-    ) -> Answer<Result<(Arc<ChatMessage>, Effects), PublishRefused>> {
+    ) -> Stored<Result<(Arc<ChatMessage>, Effects), PublishRefused>> {
         let answer = self.inner.publish(room, text, idempotency_key);
         self.later(answer)
     }
@@ -100,7 +107,7 @@ impl RoomBackend for Late {
         self.later(answer)
     }
 
-    fn kick(&mut self, room: RoomName, id: MemberId) -> Answer<Result<Effects, NotAMember>> {
+    fn kick(&mut self, room: RoomName, id: MemberId) -> Stored<Result<Effects, NotAMember>> {
         let answer = self.inner.kick(room, id);
         self.later(answer)
     }
@@ -110,7 +117,7 @@ impl RoomBackend for Late {
         self.later(answer)
     }
 
-    fn rooms_view(&mut self, after: Option<RoomName>, limit: PageLimit) -> Answer<RoomsView> {
+    fn rooms_view(&mut self, after: Option<RoomName>, limit: PageLimit) -> Stored<RoomsView> {
         let answer = self.inner.rooms_view(after, limit);
         self.later(answer)
     }
@@ -120,7 +127,7 @@ impl RoomBackend for Late {
         room: RoomName,
         after: Option<MemberId>,
         limit: PageLimit,
-    ) -> Answer<Option<RoomView>> {
+    ) -> Stored<Option<RoomView>> {
         let answer = self.inner.room_view(room, after, limit);
         self.later(answer)
     }

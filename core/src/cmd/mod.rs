@@ -156,7 +156,7 @@ commands! {
 
 /// The `forbidden` refusal: the connection's token does not allow this room (`join`,
 /// `say`).
-pub(crate) fn forbidden(room: &crate::protocol::RoomName) -> ProtocolError {
+pub fn forbidden(room: &crate::protocol::RoomName) -> ProtocolError {
     ProtocolError::new(
         crate::protocol::ErrorCode::Forbidden,
         format!("your token does not allow room {room}"),
@@ -164,7 +164,7 @@ pub(crate) fn forbidden(room: &crate::protocol::RoomName) -> ProtocolError {
 }
 
 /// The `not_in_room` refusal, shared by the commands about a room one must be in.
-pub(crate) fn not_in_room(room: &crate::protocol::RoomName) -> ProtocolError {
+pub fn not_in_room(room: &crate::protocol::RoomName) -> ProtocolError {
     ProtocolError::new(
         crate::protocol::ErrorCode::NotInRoom,
         format!("you are not in room {room}"),
