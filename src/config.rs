@@ -173,6 +173,14 @@ pub struct Config {
     /// Longest token accepted, in bytes (`401` past it): a token travels in every
     /// upgrade's URL or header, and checking one costs in proportion to its size.
     pub auth_token_max_bytes: usize,
+    /// The cluster's shared store (`redis://host:port/db`); `None`: one node, in memory.
+    /// Several nodes on one Redis behave as one server.
+    pub redis_url: Option<String>,
+    /// A node not heard from (no heartbeat in Redis) for this long is lost: a live node
+    /// removes its members with reason `node_lost`.
+    pub node_timeout: Duration,
+    /// Prefix of every Redis key and channel, so clusters (or tests) can share a Redis.
+    pub redis_prefix: String,
 }
 
 /// Where the certificate and its key live (PEM, both).
@@ -249,6 +257,9 @@ impl Default for Config {
             // meant to cut off, is not honoured for long.
             auth_leeway: Duration::from_millis(30_000),
             auth_token_max_bytes: 4096,
+            redis_url: None,
+            node_timeout: Duration::from_millis(10_000),
+            redis_prefix: "hubbub".into(),
         }
     }
 }
