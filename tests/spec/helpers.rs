@@ -40,6 +40,22 @@ static ISOLATION: std::sync::LazyLock<std::sync::Arc<tokio::sync::RwLock<()>>> =
 pub enum Isolation {
     Shared(#[allow(dead_code)] tokio::sync::OwnedRwLockReadGuard<()>),
     Alone(#[allow(dead_code)] tokio::sync::OwnedRwLockWriteGuard<()>),
+    /// The test holds a [`shared_isolation`] for this server (a cluster's nodes share
+    /// their cluster's): the lock is fair, so a second shared take while a memory test
+    /// waits for it would deadlock.
+    Held,
+}
+
+/// The shared side of the memory-isolation lock, for a test that starts several servers
+/// with [`spawn_app_sharing`] and holds this while they live.
+pub async fn shared_isolation() -> Isolation {
+    Isolation::Shared(ISOLATION.clone().read_owned().await)
+}
+
+/// Like [`spawn_app_with`], for a test that holds a [`shared_isolation`] while the
+/// server lives.
+pub async fn spawn_app_sharing(adjust: impl FnOnce(&mut Config)) -> TestApp {
+    start_app(adjust, Isolation::Held).await
 }
 
 /// A server whose config `adjust` may change first (shorter timers, smaller limits).
