@@ -40,6 +40,22 @@ static ISOLATION: std::sync::LazyLock<std::sync::Arc<tokio::sync::RwLock<()>>> =
 pub enum Isolation {
     Shared(#[allow(dead_code)] tokio::sync::OwnedRwLockReadGuard<()>),
     Alone(#[allow(dead_code)] tokio::sync::OwnedRwLockWriteGuard<()>),
+    /// The test holds a [`shared_isolation`] for this server (a cluster's nodes share
+    /// their cluster's): the lock is fair, so a second shared take while a memory test
+    /// waits for it would deadlock.
+    Held,
+}
+
+/// The shared side of the memory-isolation lock, for a test that starts several servers
+/// with [`spawn_app_sharing`] and holds this while they live.
+pub async fn shared_isolation() -> Isolation {
+    Isolation::Shared(ISOLATION.clone().read_owned().await)
+}
+
+/// Like [`spawn_app_with`], for a test that holds a [`shared_isolation`] while the
+/// server lives.
+pub async fn spawn_app_sharing(adjust: impl FnOnce(&mut Config)) -> TestApp {
+    start_app(adjust, Isolation::Held).await
 }
 
 /// A server whose config `adjust` may change first (shorter timers, smaller limits).
@@ -84,9 +100,12 @@ async fn start_app_with_backend(
     adjust(&mut config);
     config.validate().expect("test config is valid");
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind a free port");
-    let backend = backend(&config);
-    let app =
-        Application::build_with_backend(config.clone(), listener, backend).expect("build app");
+    // With REDIS_URL the node joins its cluster, as the binary's does.
+    let app = match config.redis_url {
+        Some(_) => Application::build_with_listener(config.clone(), listener),
+        None => Application::build_with_backend(config.clone(), listener, backend(&config)),
+    }
+    .expect("build app");
     let port = app.port();
     let controller = app.controller();
     actix_web::rt::spawn(app.run_until_stopped());

@@ -12,6 +12,7 @@ mod api_key;
 mod auth;
 mod backend_seam;
 mod big_rooms;
+mod cluster;
 mod commands;
 mod concurrency;
 mod config;
