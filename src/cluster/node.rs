@@ -21,7 +21,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use futures_util::{stream::FuturesUnordered, StreamExt};
+use futures_util::StreamExt;
 use hubbub_core::{
     cmd::{forbidden, not_in_room, Leave, ListRooms, Rename, Say, Since, Who},
     replica::RoomSnapshot,
@@ -193,7 +193,11 @@ enum Call {
     Plain,
 }
 
-type CallFuture = Pin<Box<dyn Future<Output = (Call, redis::RedisResult<Value>)> + Send>>;
+/// One pipeline of calls on its way: their replies, in order.
+type Batch = Pin<Box<dyn Future<Output = (Vec<Call>, redis::RedisResult<Vec<Value>>)> + Send>>;
+
+/// Calls sent in one pipeline at most.
+const BATCH_MAX: usize = 1024;
 
 pub struct Node {
     settings: ClusterSettings,
@@ -211,7 +215,11 @@ pub struct Node {
     departed: HashMap<MemberId, LeaveReason>,
     pending: HashMap<u64, Pending>,
     next_ask: u64,
-    calls: FuturesUnordered<CallFuture>,
+    /// Calls not yet sent, in ask order, and the one pipeline out. One at a time, so
+    /// Redis runs every call in the order it was asked for; what is asked meanwhile
+    /// goes in the next pipeline (so a busy node sends bigger ones, not more).
+    queue: Vec<(redis::Cmd, Call)>,
+    in_flight: Option<Batch>,
     /// Leaves of departed members that Redis did not take; sent again when it is back.
     departures_due: VecDeque<(RoomName, MemberId, LeaveReason)>,
     /// No reaping before this: after a start, or after this node last lost Redis, the
@@ -223,9 +231,12 @@ pub struct Node {
     leaving: Option<oneshot::Sender<()>>,
 }
 
-/// How long an ask may wait for Redis before it is answered `unavailable`.
+/// How long an ask may wait for Redis before it is answered `unavailable`: long
+/// enough for a burst queued behind others on a busy node, short enough that a
+/// stalled Redis gets its answer well before NODE_TIMEOUT_MS would matter. Refused
+/// connections are answered at once whatever this is.
 fn ask_deadline(timeout: Duration) -> Duration {
-    (timeout / 4).clamp(Duration::from_millis(250), Duration::from_secs(2))
+    (timeout / 2).clamp(Duration::from_secs(1), Duration::from_secs(5))
 }
 
 impl Node {
@@ -299,7 +310,8 @@ impl Node {
             departed: HashMap::new(),
             pending: HashMap::new(),
             next_ask: 1,
-            calls: FuturesUnordered::new(),
+            queue: Vec::new(),
+            in_flight: None,
             departures_due: VecDeque::new(),
             grace_until: Instant::now() + settings.node_timeout,
             healthy: true,
@@ -353,7 +365,10 @@ impl Node {
                         self.lost_redis();
                     }
                 },
-                Some((call, result)) = self.calls.next() => self.handle_reply(call, result),
+                (calls, replies) = in_flight(&mut self.in_flight) => {
+                    self.in_flight = None;
+                    self.handle_batch(calls, replies);
+                }
                 _ = beat.tick() => {
                     let ms = timeout.as_millis().to_string();
                     let cmd = node_command(&self.scripts, &self.settings.prefix, &self.settings.node_id, "beat", &[&ms]);
@@ -391,7 +406,8 @@ impl Node {
                 }
             }
             self.flush();
-            if self.leaving.is_some() && self.calls.is_empty() {
+            self.dispatch();
+            if self.leaving.is_some() && self.in_flight.is_none() {
                 break;
             }
         }
@@ -424,13 +440,50 @@ impl Node {
     }
 
     fn send(&mut self, cmd: redis::Cmd, call: Call) {
+        self.queue.push((cmd, call));
+    }
+
+    /// Sends what is queued, as one pipeline, unless one is out.
+    fn dispatch(&mut self) {
+        if self.in_flight.is_some() || self.queue.is_empty() {
+            return;
+        }
+        let take = self.queue.len().min(BATCH_MAX);
+        let mut pipe = redis::pipe();
+        pipe.ignore_errors();
+        let mut calls = Vec::with_capacity(take);
+        for (cmd, call) in self.queue.drain(..take) {
+            pipe.add_command(cmd);
+            calls.push(call);
+        }
         let mut redis = self.redis.clone();
-        // The command is queued on the shared connection when the future is first
-        // polled; FuturesUnordered polls new futures in the order they were pushed.
-        self.calls.push(Box::pin(async move {
-            let result = cmd.query_async::<Value>(&mut redis).await;
-            (call, result)
+        self.in_flight = Some(Box::pin(async move {
+            let replies = pipe.query_async::<Vec<Value>>(&mut redis).await;
+            (calls, replies)
         }));
+    }
+
+    fn handle_batch(&mut self, calls: Vec<Call>, replies: redis::RedisResult<Vec<Value>>) {
+        match replies {
+            Ok(values) => {
+                for (call, value) in calls.into_iter().zip(values) {
+                    let result = match value {
+                        Value::ServerError(err) => Err(err.into()),
+                        value => Ok(value),
+                    };
+                    self.handle_reply(call, result);
+                }
+            }
+            Err(err) => {
+                if self.healthy {
+                    log::error!("cluster: Redis did not answer: {err}");
+                }
+                self.lost_redis();
+                for call in calls {
+                    self.failed(call);
+                }
+            }
+        }
     }
 
     fn room_call(
@@ -1739,6 +1792,13 @@ fn id_block(scripts: &Scripts, settings: &ClusterSettings, me: &str) -> redis::C
         "ids",
         &[&super::ids::BLOCK.to_string(), &floor.to_string()],
     )
+}
+
+async fn in_flight(batch: &mut Option<Batch>) -> (Vec<Call>, redis::RedisResult<Vec<Value>>) {
+    match batch {
+        Some(batch) => batch.await,
+        None => std::future::pending().await,
+    }
 }
 
 async fn next_message(subscriber: &mut Option<redis::aio::PubSubStream>) -> Option<redis::Msg> {
