@@ -60,6 +60,7 @@ pub const VARIABLES: &[&str] = &[
     "REDIS_URL",
     "NODE_TIMEOUT_MS",
     "REDIS_PREFIX",
+    "REDIS_LOG_LEN",
 ];
 
 /// Everything the server can be told at start-up.
@@ -196,6 +197,12 @@ pub struct Config {
     /// contains `{` or `}`: keys carry the room as a `{room}` hash tag, and a brace in the
     /// prefix would become the hash tag instead.
     pub redis_prefix: String,
+    /// `REDIS_LOG_LEN`: the entries (joins, leaves, messages) each room keeps in Redis
+    /// beyond its history, so a node whose subscriber connection was cut (a network
+    /// blip, Redis's output-buffer limit for a node that fell behind) replays what it
+    /// missed instead of rebuilding the room and telling its members `resync`. Each
+    /// entry costs Redis a few hundred bytes per room.
+    pub redis_log_len: usize,
 }
 
 impl fmt::Debug for Config {
@@ -242,6 +249,7 @@ impl fmt::Debug for Config {
             redis_url: _,
             node_timeout,
             redis_prefix,
+            redis_log_len,
         } = self;
         f.debug_struct("Config")
             .field("host", host)
@@ -283,6 +291,7 @@ impl fmt::Debug for Config {
             .field("redis_url", &self.redis_url_for_logs())
             .field("node_timeout", node_timeout)
             .field("redis_prefix", redis_prefix)
+            .field("redis_log_len", redis_log_len)
             .finish()
     }
 }
@@ -367,6 +376,9 @@ impl Default for Config {
             // AOF fsync) loses no node, while a crashed node's members are gone soon.
             node_timeout: Duration::from_millis(10_000),
             redis_prefix: "hubbub".into(),
+            // Ten seconds of a room saying 1,000 messages a second: more than a node
+            // takes to notice a cut connection (at once) and subscribe again (0.2 s).
+            redis_log_len: 10_000,
         }
     }
 }
@@ -585,6 +597,11 @@ impl Config {
         }
         if let Some(v) = get("REDIS_PREFIX") {
             config.redis_prefix = parse_redis_prefix(v)?;
+        }
+        if let Some(v) = get("REDIS_LOG_LEN") {
+            // Under 10 a node would rebuild its rooms after the shortest blip; a million
+            // entries of a busy room would hold Redis's memory for no one.
+            config.redis_log_len = parse_number("REDIS_LOG_LEN", v, 10, 1_000_000)? as usize;
         }
         config.validate()?;
         Ok(config)

@@ -27,10 +27,6 @@ use crate::{
     worker::Worker,
 };
 
-/// Entries each room keeps in Redis for nodes catching up after a lost subscriber
-/// connection: at 1,000 messages a second in one room, ten seconds of them.
-const CLUSTER_LOG_LEN: usize = 10_000;
-
 /// A bound, not yet running server.
 pub struct Application {
     port: u16,
@@ -73,7 +69,7 @@ impl Application {
             node_timeout: config.node_timeout,
             rules: config.room_rules(),
             member_count_interval: config.member_count_interval,
-            log_len: CLUSTER_LOG_LEN,
+            log_len: config.redis_log_len,
         })?;
         Self::build_with_parts(
             config,

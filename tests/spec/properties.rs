@@ -613,6 +613,7 @@ const NUMERIC: &[(&str, Field)] = &[
     ("AUTH_LEEWAY_MS", |c| c.auth_leeway.as_millis() as u64),
     ("AUTH_TOKEN_MAX_BYTES", |c| c.auth_token_max_bytes as u64),
     ("NODE_TIMEOUT_MS", |c| c.node_timeout.as_millis() as u64),
+    ("REDIS_LOG_LEN", |c| c.redis_log_len as u64),
 ];
 /// The variables that take text.
 const TEXTUAL: [&str; 12] = [
