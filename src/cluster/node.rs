@@ -486,6 +486,13 @@ impl Node {
         }
     }
 
+    /// Sends one of member `from`'s asks about `room` to room.lua.
+    fn ask_room(&mut self, room: &RoomName, op: &str, ask: u64, from: MemberId, a1: &str) {
+        let cmd = self.room_call(room, op, Some(ask), Some(from), a1, "");
+        self.rooms_made += 1;
+        self.send(cmd, Call::Ask(ask));
+    }
+
     fn room_call(
         &self,
         room: &RoomName,
@@ -709,24 +716,14 @@ impl Node {
                     },
                     1,
                 );
-                let cmd = self.room_call(&room, "join", Some(ask), Some(from), &record, "");
-                self.rooms_made += 1;
-                self.send(cmd, Call::Ask(ask));
+                self.ask_room(&room, "join", ask, from, &record);
             }
             Command::Leave(Leave { room }) => {
                 if !local.rooms.contains(&room) && !local.joining.contains(&room) {
                     return self.refuse_here(from, reference, not_in_room(&room));
                 }
                 let ask = self.open_ask(from, reference, Want::Leave, 1);
-                let cmd = self.room_call(
-                    &room,
-                    "leave",
-                    Some(ask),
-                    Some(from),
-                    LeaveReason::Leave.as_str(),
-                    "",
-                );
-                self.send(cmd, Call::Ask(ask));
+                self.ask_room(&room, "leave", ask, from, LeaveReason::Leave.as_str());
             }
             Command::Say(Say { room, text }) => {
                 if !local.access.rooms.allows(&room) {
@@ -736,14 +733,12 @@ impl Node {
                     return self.refuse_here(from, reference, not_in_room(&room));
                 }
                 let ask = self.open_ask(from, reference, Want::Say, 1);
-                let cmd = self.room_call(&room, "say", Some(ask), Some(from), &text, "");
-                self.send(cmd, Call::Ask(ask));
+                self.ask_room(&room, "say", ask, from, &text);
             }
             Command::Who(who) => {
                 let room = who.room.clone();
                 let ask = self.open_ask(from, reference, Want::Who(who), 1);
-                let cmd = self.room_call(&room, "who", Some(ask), Some(from), "", "");
-                self.send(cmd, Call::Ask(ask));
+                self.ask_room(&room, "who", ask, from, "");
             }
             Command::Rooms(list) => {
                 let after = list
@@ -811,8 +806,7 @@ impl Node {
         }
         let ask = self.open_ask(from, reference, Want::Rename, rooms.len());
         for room in rooms {
-            let cmd = self.room_call(&room, "rename", Some(ask), Some(from), name.as_str(), "");
-            self.send(cmd, Call::Ask(ask));
+            self.ask_room(&room, "rename", ask, from, name.as_str());
         }
     }
 
@@ -838,15 +832,7 @@ impl Node {
             let ask = self.open_ask(id, reference.clone(), Want::Revoke, revoked.len());
             for room in revoked {
                 log::info!("member {id} left {room}: its refreshed token does not allow it");
-                let cmd = self.room_call(
-                    &room,
-                    "kick",
-                    Some(ask),
-                    Some(id),
-                    LeaveReason::Kicked.as_str(),
-                    "",
-                );
-                self.send(cmd, Call::Ask(ask));
+                self.ask_room(&room, "kick", ask, id, LeaveReason::Kicked.as_str());
             }
         }
         if let Some(name) = renamed {
