@@ -256,9 +256,12 @@ impl Client {
     }
 
     /// The next data or close frame (pings and pongs are answered by the library).
+    /// One deadline for the frame: the server's pings must not extend it, or a frame
+    /// that never comes would be waited for forever.
     pub async fn next_message(&mut self) -> Message {
+        let deadline = tokio::time::Instant::now() + DEADLINE;
         loop {
-            let message = tokio::time::timeout(DEADLINE, self.socket.next())
+            let message = tokio::time::timeout_at(deadline, self.socket.next())
                 .await
                 .expect("a frame before the deadline")
                 .expect("the connection to stay open")
@@ -304,9 +307,11 @@ impl Client {
     }
 
     /// The server must close the connection with `code` (skipping data frames before it).
+    /// Each data frame gives the close a new deadline; pings do not.
     pub async fn expect_close(&mut self, code: u16) {
+        let mut deadline = tokio::time::Instant::now() + DEADLINE;
         loop {
-            match tokio::time::timeout(DEADLINE, self.socket.next())
+            match tokio::time::timeout_at(deadline, self.socket.next())
                 .await
                 .expect("a close frame before the deadline")
             {
@@ -320,7 +325,8 @@ impl Client {
                     return;
                 }
                 Some(Ok(Message::Close(None))) => panic!("closed without a code, expected {code}"),
-                Some(Ok(_)) => continue,
+                Some(Ok(Message::Ping(_) | Message::Pong(_))) => continue,
+                Some(Ok(_)) => deadline = tokio::time::Instant::now() + DEADLINE,
                 Some(Err(err)) => panic!("connection failed before close {code}: {err}"),
                 None => panic!("connection ended without close {code}"),
             }

@@ -21,15 +21,23 @@ use std::{
 };
 
 use hubbub::config::Config;
+use serde_json::{json, Value};
 use tokio::{
     io::{AsyncReadExt, AsyncWriteExt},
     net::TcpStream,
     sync::{OwnedSemaphorePermit, Semaphore},
 };
 
-use crate::helpers::{shared_isolation, spawn_app_sharing, Isolation, TestApp, DEADLINE};
+use crate::helpers::{shared_isolation, spawn_app_sharing, Client, Isolation, TestApp, DEADLINE};
 
 mod harness;
+mod history;
+mod http;
+mod ids;
+mod order;
+mod presence;
+mod visibility;
+mod whisper;
 
 /// The node timeout of every test node: short, so a fault test sees a lost node within
 /// seconds, and still far above what a heartbeat on a loaded machine takes.
@@ -355,4 +363,52 @@ impl Cluster {
         })
         .await
     }
+}
+
+// ---------------------------------------------------------------------------------------
+// What the must-hold tests share
+// ---------------------------------------------------------------------------------------
+
+/// Connects to `node` as `name` and joins `room`: the client and its `joined`.
+pub async fn join_on(node: &TestApp, name: &str, room: &str) -> (Client, Value) {
+    let mut client = node.connect(&format!("?name={name}")).await;
+    client.send(json!({"type": "join", "room": room})).await;
+    let joined = client.expect("joined").await;
+    assert_eq!(joined["room"], room, "{joined}");
+    (client, joined)
+}
+
+/// The member `id` as a `joined` (or `presence`) lists it.
+pub fn entry_of(listing: &Value, id: &str) -> Value {
+    listing["members"]
+        .as_array()
+        .expect("members is an array")
+        .iter()
+        .find(|member| member["id"] == id)
+        .unwrap_or_else(|| panic!("{id} is not listed in {listing}"))
+        .clone()
+}
+
+/// Members sorted by id (ids are decimal numbers), to compare listings as sets.
+pub fn by_id(members: &Value) -> Vec<Value> {
+    let mut members = members.as_array().expect("members is an array").clone();
+    members.sort_by_key(|member| {
+        member["id"]
+            .as_str()
+            .expect("a member id")
+            .parse::<u64>()
+            .expect("ids are decimal")
+    });
+    members
+}
+
+/// `who` for `room` from `client`: its `presence` reply (the next event must be it).
+pub async fn who(client: &mut Client, room: &str) -> Value {
+    client
+        .send(json!({"type": "who", "room": room, "ref": "who"}))
+        .await;
+    let presence = client.expect("presence").await;
+    assert_eq!(presence["ref"], "who");
+    assert_eq!(presence["room"], room);
+    presence
 }
