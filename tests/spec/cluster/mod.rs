@@ -30,10 +30,13 @@ use tokio::{
 
 use crate::helpers::{shared_isolation, spawn_app_sharing, Client, Isolation, TestApp, DEADLINE};
 
+mod faults_node;
+mod faults_redis;
 mod harness;
 mod history;
 mod http;
 mod ids;
+mod nodes;
 mod order;
 mod presence;
 mod visibility;
