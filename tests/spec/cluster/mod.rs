@@ -34,6 +34,7 @@ mod harness;
 mod history;
 mod http;
 mod ids;
+mod limits;
 mod order;
 mod presence;
 mod visibility;
