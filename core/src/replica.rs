@@ -182,6 +182,24 @@ impl RoomState {
         effects
     }
 
+    /// Member `id` leaves `room` because its refreshed token no longer allows it, as
+    /// [`RoomState::reauthorize`] has it leave: `left` (`kicked`) to it as the
+    /// requester, so the reply carries the `refresh`'s `ref`, and `member_left` to the
+    /// others. A cluster's origin node applies its own revoke so; the other nodes, for
+    /// whom the member is not the requester, apply it as a [`RoomState::kick`], which
+    /// changes the room alike.
+    pub fn revoke(&mut self, room: &RoomName, id: MemberId, now: Timestamp) -> Effects {
+        let mut effects = Effects::new();
+        self.remove_member(
+            room,
+            id,
+            crate::effects::Audience::Requester,
+            now,
+            &mut effects,
+        );
+        effects
+    }
+
     /// Forgets member `id` quietly: it is in no room of this state any more (it left
     /// the one room, by `leave` or a kick), or it is dropped without a word (after the
     /// store lost it); nobody is told. Does nothing if the member is unknown.

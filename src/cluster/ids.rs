@@ -19,6 +19,18 @@ pub struct IdBlocks {
     blocks: Mutex<Blocks>,
     /// Tells the cluster's node to fetch the next block.
     refill: UnboundedSender<()>,
+    /// Asks the cluster's node to enter a new connection in the member directory.
+    directory: UnboundedSender<Registration>,
+}
+
+/// A connection to enter in the member directory (`P:member:{id}`: which node holds it,
+/// for whispers), before its upgrade is answered: once a client has its `welcome`, a
+/// member on any node can whisper to it.
+#[derive(Debug)]
+pub struct Registration {
+    pub id: u64,
+    pub record: String,
+    pub done: tokio::sync::oneshot::Sender<bool>,
 }
 
 #[derive(Debug, Default)]
@@ -31,7 +43,11 @@ struct Blocks {
 }
 
 impl IdBlocks {
-    pub fn new(first_block_last_id: u64, refill: UnboundedSender<()>) -> Self {
+    pub fn new(
+        first_block_last_id: u64,
+        refill: UnboundedSender<()>,
+        directory: UnboundedSender<Registration>,
+    ) -> Self {
         let end = first_block_last_id + 1;
         Self {
             blocks: Mutex::new(Blocks {
@@ -41,7 +57,21 @@ impl IdBlocks {
                 asked: false,
             }),
             refill,
+            directory,
         }
+    }
+
+    /// Enters a connection in the member directory; `false` if Redis did not take it.
+    pub async fn register(&self, id: u64, record: String) -> bool {
+        let (done, registered) = tokio::sync::oneshot::channel();
+        if self
+            .directory
+            .send(Registration { id, record, done })
+            .is_err()
+        {
+            return false;
+        }
+        registered.await.unwrap_or(false)
     }
 
     /// A new id, or `None` while the cluster's store cannot give more.
@@ -91,7 +121,8 @@ mod tests {
     #[test]
     fn ids_come_from_the_block_then_the_spare_and_ask_ahead() {
         let (refill, mut asked) = tokio::sync::mpsc::unbounded_channel();
-        let ids = IdBlocks::new(BLOCK * 10 - 1, refill);
+        let (directory, _) = tokio::sync::mpsc::unbounded_channel();
+        let ids = IdBlocks::new(BLOCK * 10 - 1, refill, directory);
         let first = ids.next().unwrap();
         assert_eq!(first, BLOCK * 9);
         for _ in 0..(BLOCK - BLOCK / 4) {

@@ -31,6 +31,7 @@ use hubbub_core::{
 };
 use tokio::sync::{mpsc, oneshot};
 
+pub use entry::Record;
 pub use ids::IdBlocks;
 
 use crate::{
@@ -83,6 +84,7 @@ pub fn start(settings: ClusterSettings) -> io::Result<(ClusterBackend, Arc<IdBlo
     let (ask_tx, ask_rx) = mpsc::unbounded_channel();
     let (delivery_tx, mut delivery_rx) = mpsc::unbounded_channel();
     let (refill_tx, refill_rx) = mpsc::unbounded_channel();
+    let (directory_tx, directory_rx) = mpsc::unbounded_channel();
     let (ready_tx, ready_rx) = std::sync::mpsc::channel();
     let rooms = Arc::new(AtomicUsize::new(0));
     let node_rooms = rooms.clone();
@@ -104,8 +106,13 @@ pub fn start(settings: ClusterSettings) -> io::Result<(ClusterBackend, Arc<IdBlo
             runtime.block_on(async move {
                 let deadline = tokio::time::Instant::now() + timeout;
                 let (node, ids, subscriber) = loop {
-                    match Node::connect(settings.clone(), delivery_tx.clone(), refill_tx.clone())
-                        .await
+                    match Node::connect(
+                        settings.clone(),
+                        delivery_tx.clone(),
+                        refill_tx.clone(),
+                        directory_tx.clone(),
+                    )
+                    .await
                     {
                         Ok(ready) => break ready,
                         Err(err) if tokio::time::Instant::now() >= deadline => {
@@ -119,7 +126,8 @@ pub fn start(settings: ClusterSettings) -> io::Result<(ClusterBackend, Arc<IdBlo
                     }
                 };
                 let _ = ready_tx.send(Ok(ids));
-                node.run(ask_rx, refill_rx, node_rooms, subscriber).await;
+                node.run(ask_rx, refill_rx, directory_rx, node_rooms, subscriber)
+                    .await;
             });
         })?;
     let ids = ready_rx

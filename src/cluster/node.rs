@@ -33,7 +33,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::{
     entry::{self, Entry, Record},
-    ids::IdBlocks,
+    ids::{IdBlocks, Registration},
     scripts::{node_command, RoomCall, RoomRules, Scripts},
     ClusterSettings,
 };
@@ -187,6 +187,8 @@ enum Call {
     Lost,
     Reaped(String),
     Ids,
+    /// A connection entered in the member directory before its upgrade.
+    Registered(oneshot::Sender<bool>),
     Sweep,
     Resume(RoomName),
     /// Nothing to do with the reply but notice a failure.
@@ -244,6 +246,7 @@ impl Node {
         settings: ClusterSettings,
         deliveries: mpsc::UnboundedSender<Vec<Delivery>>,
         refill: mpsc::UnboundedSender<()>,
+        directory: mpsc::UnboundedSender<Registration>,
     ) -> Result<(Node, Arc<IdBlocks>, redis::aio::PubSubStream), String> {
         let client = redis::Client::open(settings.url.as_str()).map_err(|e| e.to_string())?;
         let deadline = ask_deadline(settings.node_timeout);
@@ -292,7 +295,7 @@ impl Node {
             .query_async(&mut redis)
             .await
             .map_err(|e| e.to_string())?;
-        let ids = Arc::new(IdBlocks::new(last, refill));
+        let ids = Arc::new(IdBlocks::new(last, refill, directory));
         let subscriber = subscribe(&client, &settings)
             .await
             .map_err(|e| e.to_string())?;
@@ -328,6 +331,7 @@ impl Node {
         mut self,
         mut asks: mpsc::UnboundedReceiver<Ask>,
         mut refill: mpsc::UnboundedReceiver<()>,
+        mut directory: mpsc::UnboundedReceiver<Registration>,
         counts: Arc<std::sync::atomic::AtomicUsize>,
         subscriber: redis::aio::PubSubStream,
     ) {
@@ -353,6 +357,12 @@ impl Node {
                     Some(ask) => self.handle_ask(ask),
                     None => break,
                 },
+                Some(registration) = directory.recv() => {
+                    let id = registration.id.to_string();
+                    let args = [id.as_str(), registration.record.as_str()];
+                    let cmd = node_command(&self.scripts, &self.settings.prefix, &self.settings.node_id, "connect", &args);
+                    self.send(cmd, Call::Registered(registration.done));
+                }
                 Some(()) = refill.recv() => {
                     let cmd = id_block(&self.scripts, &self.settings, &self.settings.node_id);
                     self.send(cmd, Call::Ids);
@@ -970,6 +980,9 @@ impl Node {
                 );
                 self.send(cmd, Call::Plain);
             }
+            Call::Registered(done) => {
+                let _ = done.send(true);
+            }
             Call::Ids => match &value {
                 Value::Int(last) => self.ids.supply(*last as u64),
                 _ => self.ids.failed(),
@@ -979,7 +992,24 @@ impl Node {
                     self.rooms_count = count.max(0) as usize;
                 }
             }
-            Call::Resume(_) | Call::Plain => {}
+            Call::Resume(room) => {
+                let parts = strings(&value);
+                match (parts.first().map(String::as_str), parts.get(1)) {
+                    (Some("tail"), Some(entries)) => self.tail(&room, entries),
+                    (Some("follow"), Some(json)) => {
+                        if let Some(entry) = Entry::parse(json) {
+                            self.follow(entry);
+                        }
+                    }
+                    _ => {
+                        log::error!("cluster: room {room} could not be resumed: {parts:?}");
+                        if let Some(replica) = self.replicas.get_mut(&room) {
+                            replica.resuming = None;
+                        }
+                    }
+                }
+            }
+            Call::Plain => {}
         }
     }
 
@@ -1000,6 +1030,9 @@ impl Node {
                 let _ = reply.send(Err(Unavailable));
             }
             Call::Ids => self.ids.failed(),
+            Call::Registered(done) => {
+                let _ = done.send(false);
+            }
             Call::Resume(room) => {
                 // Tried again when Redis is back (the subscriber reconnects).
                 if let Some(replica) = self.replicas.get_mut(&room) {
@@ -1074,9 +1107,7 @@ impl Node {
             .filter(|(_, local)| local.rooms.contains(&room))
             .map(|(id, local)| Record::encode(*id, &local.name, local.user(), local.connected_at))
             .collect();
-        let ask = self.next_ask;
-        self.next_ask += 1;
-        let cmd = self.room_call(&room, "resume", Some(ask), None, &known, &mine.join("\n"));
+        let cmd = self.room_call(&room, "resume", None, None, &known, &mine.join("\n"));
         self.rooms_made += 1;
         self.send(cmd, Call::Resume(room));
     }
@@ -1170,7 +1201,6 @@ impl Node {
     fn answer(&mut self, entry: Entry) {
         match entry.k.as_str() {
             "follow" => self.follow(entry),
-            "tail" => self.tail(entry),
             "again" => {
                 // Already in the room: `joined` again, from the replica.
                 let Some((ask, pending)) = self.take(&entry) else {
@@ -1380,6 +1410,13 @@ impl Node {
             .count();
         let seq = snapshot.seq;
         let state = RoomState::replica(self.replica_settings.clone(), snapshot);
+        // What came live while a resume was out: applied after the snapshot (what it
+        // already holds is skipped by its number).
+        let buffered = self
+            .replicas
+            .get_mut(&room)
+            .and_then(|r| r.resuming.take())
+            .unwrap_or_default();
         let previous = self.replicas.insert(
             room.clone(),
             Replica {
@@ -1415,21 +1452,21 @@ impl Node {
                 effects,
             });
         }
-        if let Some(ask) = entry.ask() {
-            // A resume's own answer: nothing else waits on it.
-            let _ = ask;
+        for later in buffered {
+            if later.e.as_deref() == Some(&*epoch) {
+                self.room_entry(later);
+            }
         }
     }
 
     /// A resume's answer: the entries this node missed, in order.
-    fn tail(&mut self, entry: Entry) {
-        let Some(room) = entry.room() else { return };
+    fn tail(&mut self, room: &RoomName, entries: &str) {
         let buffered = self
             .replicas
-            .get_mut(&room)
+            .get_mut(room)
             .and_then(|r| r.resuming.take())
             .unwrap_or_default();
-        for line in entry::lines(&entry.entries) {
+        for line in entries.split('\n').filter(|line| !line.is_empty()) {
             if let Some(missed) = Entry::parse(line) {
                 self.room_entry(missed);
             }
@@ -1501,6 +1538,15 @@ impl Node {
             }) if reference_matches(&entry, &self.settings.node_id) => since.clone(),
             _ => None,
         };
+        // This node's own revoke (a refreshed token): its `left` carries the ref.
+        let revoked = reference_matches(&entry, &self.settings.node_id)
+            && matches!(
+                self.pending.get(&entry.ask().unwrap_or(0)),
+                Some(Pending {
+                    want: Want::Revoke,
+                    ..
+                })
+            );
         let Some(replica) = self.replicas.get_mut(&room) else {
             return;
         };
@@ -1527,6 +1573,11 @@ impl Node {
                             id,
                             now,
                         );
+                        replica.state.forget(id);
+                        effects
+                    }
+                    LeaveReason::Kicked if revoked => {
+                        let effects = replica.state.revoke(&room, id, now);
                         replica.state.forget(id);
                         effects
                     }

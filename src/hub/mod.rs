@@ -81,6 +81,24 @@ impl MemberIds {
         }
     }
 
+    /// Enters a new connection where every node finds it (a cluster's member
+    /// directory), before its upgrade is answered; `false` if the cluster's store did
+    /// not take it. One node alone has nothing to do.
+    pub async fn register(
+        &self,
+        id: MemberId,
+        name: &crate::protocol::DisplayName,
+        user: Option<&crate::protocol::UserId>,
+    ) -> bool {
+        match &self.source {
+            IdSource::Clock(_) => true,
+            IdSource::Cluster(blocks) => {
+                let record = crate::cluster::Record::encode(id, name, user, Timestamp::now());
+                blocks.register(id.0, record).await
+            }
+        }
+    }
+
     /// A new id, and which guest of this server it would be (`guest-<n>`, from 1);
     /// `None` when a cluster's store has no more to give now.
     pub fn next(&self) -> Option<(MemberId, u64)> {

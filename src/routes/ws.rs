@@ -105,6 +105,15 @@ pub async fn hub_socket(
         }
         None => None,
     };
+    // In a cluster, a member that has its `welcome` can be whispered to from any node.
+    let user = claims.as_ref().map(|claims| &claims.user);
+    if !state.ids.register(id, &name, user).await {
+        return Err(ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "unavailable",
+            "the cluster's store (REDIS_URL) cannot be reached to enter this connection; retry later",
+        ));
+    }
     let setup = SessionSetup {
         id,
         name,

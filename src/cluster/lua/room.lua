@@ -159,6 +159,8 @@ elseif op == 'reap' then -- a1 a lost node: its members leave, exactly once
   end
   redis.call('HDEL', nodes, a1); redis.call('SREM', node_rooms(a1), R)
 elseif op == 'resume' then -- a1 'epoch n' this node applied, a2 its members here, one record a line
+  -- Answered in the reply, not on the node's channel: what it carries can be large,
+  -- and the channel is what a node falling behind may have just been cut off from.
   local known_epoch, known_n = string.match(a1, '^(%S*) (%d+)$')
   known_n = tonumber(known_n)
   if exists and epoch == known_epoch and n >= known_n then -- nothing this node saw was lost
@@ -166,16 +168,13 @@ elseif op == 'resume' then -- a1 'epoch n' this node applied, a2 its members her
     if n == known_n or (tail[1] and tail[1][1] == (known_n + 1) .. '-1') then
       local entries = {}
       for _, e in ipairs(tail) do table.insert(entries, e[2][2]) end
-      answer({k = 'tail', entries = table.concat(entries, '\n')})
-      return {'ok'}
+      return {'tail', table.concat(entries, '\n')}
     end
-    answer(snapshot({k = 'follow', resync = '1'})) -- the log no longer reaches back
-    return {'ok'}
+    return {'follow', cjson.encode(snapshot({k = 'follow', r = R, resync = '1'}))} -- the log no longer reaches back
   end
   if not exists or epoch == known_epoch then
-    if not new_life() then return refuse('rooms_full') end
+    if not new_life() then return {'refused', 'rooms_full'} end
   end
-  local saved = ask; ask = ''
   for line in string.gmatch(a2, '[^\n]+') do
     local mid = cjson.decode(line).id
     if redis.call('HEXISTS', members, mid) == 0 then
@@ -183,8 +182,7 @@ elseif op == 'resume' then -- a1 'epoch n' this node applied, a2 its members her
       emit({k = 'rejoin', m = mid, rec = rec})
     end
   end
-  ask = saved
-  answer(snapshot({k = 'follow', resync = '1'}))
+  result = {'follow', cjson.encode(snapshot({k = 'follow', r = R, resync = '1'}))}
 else
   return redis.error_reply('unknown op ' .. op)
 end

@@ -36,6 +36,7 @@ mod harness;
 mod history;
 mod http;
 mod ids;
+mod limits;
 mod nodes;
 mod order;
 mod presence;
