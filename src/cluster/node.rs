@@ -417,7 +417,9 @@ impl Node {
             }
             self.flush();
             self.dispatch();
-            if self.leaving.is_some() && self.in_flight.is_none() {
+            // Stopping: done once every connection's departure is stored (their
+            // disconnects may reach the hub after the stop does).
+            if self.leaving.is_some() && self.locals.is_empty() && self.in_flight.is_none() {
                 break;
             }
         }
