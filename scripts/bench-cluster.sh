@@ -16,9 +16,9 @@
 #            REDIS_URL) / cluster, everyone on node A / cluster, the publisher on A and
 #            the 9 others on B: p50 and p99 of every delivery;
 #   fan-out  a room of 1,000, 1 publisher flat out (16 in flight): 1,000 on one node /
-#            500 + 500 on two nodes / 500 + 500 on two relay instances: deliveries/s and
-#            server CPU per delivery, summed over every server process (both nodes and
-#            Redis; one node: itself).
+#            500 + 500 on two nodes / 1,000 on one broadcast peer / 500 + 500 on two
+#            relay instances: deliveries/s and server CPU per delivery, summed over
+#            every server process (both nodes and Redis; one node: itself).
 # Goals (issue 11): cross-node p99 <= same-node p99 + 2 ms; cluster CPU per delivery
 # <= 1.3x one node's; cluster deliveries/s >= the relay peer's.
 #
@@ -26,7 +26,7 @@
 # generator BENCH_CLIENT_CPUS (default 1), so one node and a cluster get the same core.
 # Settings from the environment: BENCH_REPEATS, BENCH_DURATION (s), BENCH_WARMUP (s),
 # BENCH_RATE, BENCH_MEMBERS (1000), BENCH_ONLY (run labels, comma-separated: lat-single,
-# lat-same, lat-cross, fan-single, fan-cluster, fan-relay), BENCH_OUT (default target/bench: cluster.jsonl,
+# lat-same, lat-cross, fan-single, fan-cluster, fan-broadcast, fan-relay), BENCH_OUT (default target/bench: cluster.jsonl,
 # cluster.md, logs). Needs redis-server (Debian's package), python3 and, for pinning,
 # taskset.
 set -euo pipefail
@@ -93,11 +93,15 @@ stop_all() {
 trap stop_all EXIT
 
 # setup SHAPE: starts what SHAPE needs. single: one hubbub without REDIS_URL; cluster:
-# Redis and hubbub nodes a and b; relay: Redis and two peer_relay instances.
+# Redis and hubbub nodes a and b; broadcast: one peer_broadcast (what the relay adds
+# Redis to); relay: Redis and two peer_relay instances.
 setup() {
     case "$1" in
         single)
             start_node hubbub a
+            ;;
+        broadcast)
+            start_node peer_broadcast a
             ;;
         cluster)
             start_redis "$OUT/logs/cluster-redis.log"
@@ -149,6 +153,7 @@ RUNS=(
     'measure lat-cross cluster cross "${LATENCY[@]}"'
     'measure fan-single single one "${FANOUT[@]}"'
     'measure fan-cluster cluster split "${FANOUT[@]}"'
+    'measure fan-broadcast broadcast one --protocol raw "${FANOUT[@]}"'
     'measure fan-relay relay split --protocol raw "${FANOUT[@]}"'
 )
 # BENCH_ONLY (labels, comma-separated, e.g. fan-single,fan-relay): only those runs.
@@ -238,13 +243,16 @@ print(f"| load generator CPU (%) | {cell(single)} | {cell(same)} | {cell(cross)}
 
 print(f"\nFan-out, a room of {int(members):,}, 1 publisher flat out (16 in flight); the cluster and the relay split "
       "the room over 2 nodes and count CPU over both and Redis:\n")
-print("| | one node | hubbub cluster (2 nodes) | relay peer (2 instances) | cluster / one node | cluster / relay | goal | |")
-print("|---|---|---|---|---|---|---|---|")
+print("| | hubbub, one node | hubbub cluster (2 nodes) | broadcast peer (1 instance) | relay peer (2 instances) "
+      "| cluster / one node | relay / broadcast | cluster / relay | goal | |")
+print("|---|---|---|---|---|---|---|---|---|---|")
 def fan_row(what, field, goal="", check=None, scale=1.0, index=None):
-    single, cluster, relay = (stats(f"fan-{k}", field, scale, index) for k in ("single", "cluster", "relay"))
+    single, cluster, broadcast, relay = (stats(f"fan-{k}", field, scale, index)
+                                         for k in ("single", "cluster", "broadcast", "relay"))
     ok = None if check is None else check(single, cluster, relay)
-    print(f"| {what} | {cell(single)} | {cell(cluster)} | {cell(relay)} | {ratio(cluster, single)} | "
-          f"{ratio(cluster, relay)} | {goal} | {verdict(ok) if goal else ''} |")
+    print(f"| {what} | {cell(single)} | {cell(cluster)} | {cell(broadcast)} | {cell(relay)} | "
+          f"{ratio(cluster, single)} | {ratio(relay, broadcast)} | {ratio(cluster, relay)} | "
+          f"{goal} | {verdict(ok) if goal else ''} |")
 fan_row("deliveries/s", "deliveries_per_s", "cluster >= relay",
         lambda s, c, r: None if not (c and r) else c[0] >= r[0])
 fan_row("server CPU per delivery (us), all processes", "cpu_us_per_delivery", "cluster <= 1.3x one node",
