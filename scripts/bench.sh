@@ -6,7 +6,10 @@
 #   scripts/bench.sh                 # full run: release build, 5 repeats (~10 min on 2 cores)
 #   BENCH_QUICK=1 scripts/bench.sh   # 3 shorter repeats, 2,000 idle connections (~3 min)
 #   scripts/bench.sh --smoke         # CI: debug build, the load generator's smoke against
-#                                    # hubbub and both peers; correctness only (~15 s after build)
+#                                    # hubbub and the peers, and (with redis-server) a tiny
+#                                    # fan-out over 2 cluster nodes and 2 relay peers;
+#                                    # correctness only (~20 s after build)
+#   BENCH_CLUSTER=1 scripts/bench.sh # the cluster benchmark instead: scripts/bench-cluster.sh
 #
 # Each measurement starts its server fresh on a free port, pinned to one core with
 # taskset and the load generator to another (where there are two), and is repeated,
@@ -31,6 +34,11 @@ case "${1:-}" in
     "") ;;
     *) echo "usage: $0 [--smoke]   (BENCH_QUICK=1 for the quick run)" >&2; exit 2 ;;
 esac
+
+# The cluster benchmark has its own script (its servers are a Redis and two nodes).
+if [ "$MODE" = full ] && [ -n "${BENCH_CLUSTER:-}" ]; then
+    exec scripts/bench-cluster.sh
+fi
 
 TARGET_DIR=${CARGO_TARGET_DIR:-target}
 OUT=${BENCH_OUT:-target/bench}
@@ -61,7 +69,17 @@ start_server() {
     wait_until_listening "$port" "$log" "$kind"
 }
 
-trap stop_server EXIT
+# The cluster smoke's nodes (the other runs have one server, SERVER_PID).
+NODES=()
+stop_nodes() {
+    local pid
+    for pid in "${NODES[@]}"; do
+        SERVER_PID=$pid
+        stop_server
+    done
+    NODES=()
+}
+trap 'stop_server; stop_nodes; stop_redis' EXIT
 
 FAILURES=0
 
@@ -148,6 +166,37 @@ if [ "$MODE" = smoke ]; then
     smoke hubbub
     smoke peer_echo --only echo-raw,idle-raw,churn-raw
     smoke peer_broadcast --only fanout-raw
+    # A cluster: 2 nodes and a Redis of their own, the members dealt over both (so
+    # messages cross nodes), every delivery and seq checked; the same over 2 relay peers.
+    # redis-server missing: a visible skip, a failure under CI=true.
+    smoke_cluster() {
+        local kind=$1 var=$2 pid pids=() urls=()
+        shift 2
+        start_redis "$OUT/logs/smoke-redis.log"
+        for node in a b; do
+            start_server "$kind" "$var=$REDIS_URL" NODE_ID="$node"
+            urls+=(--url "$SERVER_URL")
+            NODES+=("$SERVER_PID")
+            SERVER_PID=
+        done
+        for pid in "${NODES[@]}" "$REDIS_PID"; do
+            pids+=(--server-pid "$pid")
+        done
+        echo "== smoke against 2 $kind nodes and Redis"
+        if ! "$BIN/hubbub-bench" smoke "${urls[@]}" "${pids[@]}" "$@" >>"$OUT/results.jsonl"; then
+            FAILURES=$((FAILURES + 1))
+        fi
+        stop_nodes
+        stop_redis
+    }
+    if have_redis "cluster smoke"; then
+        if grep -q '"REDIS_URL"' src/config.rs; then
+            smoke_cluster hubbub REDIS_URL --only fanout-hub,fanout-rate
+        else
+            echo "SKIP: cluster smoke of hubbub: this hubbub has no REDIS_URL (src/config.rs)"
+        fi
+        smoke_cluster peer_relay RELAY_URL --only fanout-raw
+    fi
     echo "== smoke took $(($(date +%s) - started)) s; JSON lines in $OUT/results.jsonl"
     if [ "$FAILURES" -gt 0 ]; then
         echo "bench: smoke FAILED ($FAILURES run(s) with errors)" >&2

@@ -67,7 +67,7 @@ impl Measure for ChurnArgs {
 
     async fn measure(&self) -> Result<Summary, String> {
         let args = self;
-        let target = Target::parse(&args.common.url)?;
+        let target = Target::parse(args.common.single_url()?)?;
         let errors = Arc::new(ErrorLog::default());
         let nonce = run_nonce();
         let window = Window::starting_now(0.0, args.duration);

@@ -81,11 +81,13 @@ pub async fn run<M: Measure>(args: M) -> Summary {
 #[derive(Debug, Clone, Args)]
 pub struct Common {
     /// The server, e.g. ws://127.0.0.1:8080 (http:// works too); each mode adds its path.
-    #[arg(long)]
-    pub url: String,
+    /// `fanout` takes it more than once: the nodes of a cluster, members round-robin.
+    #[arg(long, required = true)]
+    pub url: Vec<String>,
     /// The server's process id, for its CPU time and RSS from /proc (same machine only).
+    /// `fanout` takes it more than once (a cluster's nodes, its Redis): CPU is their sum.
     #[arg(long)]
-    pub server_pid: Option<u32>,
+    pub server_pid: Vec<u32>,
     /// Worker threads of the load generator [default: the CPUs it may run on].
     #[arg(long)]
     pub threads: Option<usize>,
@@ -95,6 +97,25 @@ pub struct Common {
     /// Copied into the JSON summary, so a script can tell its runs apart.
     #[arg(long)]
     pub label: Option<String>,
+}
+
+impl Common {
+    /// The one `--url` of a mode that talks to one server.
+    pub fn single_url(&self) -> Result<&str, String> {
+        match self.url.as_slice() {
+            [url] => Ok(url),
+            _ => Err("this mode takes one --url (only fanout takes several)".into()),
+        }
+    }
+
+    /// The one `--server-pid` (or none) of a mode that measures one server.
+    pub fn single_server_pid(&self) -> Result<Option<u32>, String> {
+        match self.server_pid.as_slice() {
+            [] => Ok(None),
+            [pid] => Ok(Some(*pid)),
+            _ => Err("this mode takes one --server-pid (only fanout takes several)".into()),
+        }
+    }
 }
 
 /// What the server speaks on the path a mode connects to.

@@ -101,8 +101,12 @@ impl Measure for EchoArgs {
 
     async fn measure(&self) -> Result<Summary, String> {
         let args = self;
-        let target = Target::parse(&args.common.url)?;
-        let probe = args.common.server_pid.map(ServerProbe::new).transpose()?;
+        let target = Target::parse(args.common.single_url()?)?;
+        let probe = args
+            .common
+            .single_server_pid()?
+            .map(ServerProbe::new)
+            .transpose()?;
         let errors = Arc::new(ErrorLog::default());
         let url = target.ws(args.path());
         let plan = Arc::new(Plan {

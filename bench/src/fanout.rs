@@ -7,6 +7,12 @@
 //! only `message` frames. Raw protocol (the broadcast peer: no JSON, no rooms, every
 //! text goes to every connection, the sender's included): one room, members only count.
 //!
+//! Several `--url`s (the nodes of a cluster, or relay peers): each room's members are
+//! dealt round-robin over them by member number; with `--publish-on I` the publishers
+//! all connect to URL I and the other members are dealt over the other URLs (so
+//! `--url A --url B --publish-on 0` is "publisher on A, everyone else on B"). With
+//! several `--server-pid`s (the nodes, and Redis), server CPU is their sum.
+//!
 //! Checks: every member gets every message of its room exactly once, each publisher's
 //! in the order sent, and (hub) with `seq` running 1, 2, 3... without a gap. Reports
 //! deliveries/s, end-to-end latency (the publisher's send time travels in the text;
@@ -86,9 +92,30 @@ pub struct FanoutArgs {
     /// Stop each publisher after this many messages (keeps under a rate limit).
     #[arg(long)]
     pub max_messages: Option<u64>,
+    /// With several `--url`s: the publishers connect to this one (0 = the first), the
+    /// other members to the others, round-robin [default: everyone round-robin].
+    #[arg(long)]
+    pub publish_on: Option<usize>,
 }
 
-impl FanoutArgs {}
+impl FanoutArgs {
+    /// Which of `urls` URLs member `member` of a room connects to.
+    fn url_of(&self, member: usize, urls: usize) -> usize {
+        match self.publish_on {
+            None => member % urls,
+            Some(on) if member < self.publishers || urls == 1 => on,
+            // The others skip URL `on`: take the n-th of the remaining ones.
+            Some(on) => {
+                let other = (member - self.publishers) % (urls - 1);
+                if other >= on {
+                    other + 1
+                } else {
+                    other
+                }
+            }
+        }
+    }
+}
 
 /// What every member task needs to know.
 #[derive(Debug)]
@@ -176,8 +203,24 @@ impl Measure for FanoutArgs {
         if args.members == 0 || args.publishers == 0 || args.publishers > args.members {
             return Err("need 1 <= --publishers <= --members".into());
         }
-        let target = Target::parse(&args.common.url)?;
-        let probe = args.common.server_pid.map(ServerProbe::new).transpose()?;
+        let targets = args
+            .common
+            .url
+            .iter()
+            .map(|url| Target::parse(url))
+            .collect::<Result<Vec<_>, _>>()?;
+        if args.publish_on.is_some_and(|on| on >= targets.len()) {
+            return Err(format!(
+                "--publish-on counts from 0 and there are {} --url(s)",
+                targets.len()
+            ));
+        }
+        let probes = args
+            .common
+            .server_pid
+            .iter()
+            .map(|pid| ServerProbe::new(*pid))
+            .collect::<Result<Vec<_>, _>>()?;
         let errors = Arc::new(ErrorLog::default());
         let plan = Arc::new(Plan {
             protocol: args.protocol,
@@ -195,7 +238,10 @@ impl Measure for FanoutArgs {
         });
         let path = args.path.as_deref().unwrap_or("/ws");
 
-        let members = open_members(&target, path, &plan, args.members).await?;
+        let assignment: Vec<usize> = (0..args.members)
+            .map(|member| args.url_of(member, targets.len()))
+            .collect();
+        let members = open_members(&targets, &assignment, path, &plan).await?;
         let tallies: Vec<Arc<RoomTally>> = (0..args.rooms)
             .map(|_| Arc::new(RoomTally::new(args.publishers)))
             .collect();
@@ -212,7 +258,8 @@ impl Measure for FanoutArgs {
             };
             tasks.spawn(member_task.drive(ws));
         }
-        let cpu = window.sample_cpu(probe, &errors).await;
+        let group_cpu = window.sample_cpu_of(&probes, &errors).await;
+        let cpu = group_cpu.total;
         let mut latency = report::latency_histogram();
         let (mut measured, mut received, mut sent_measured, mut sent) = (0, 0, 0, 0);
         while let Some(joined) = tasks.join_next().await {
@@ -244,6 +291,24 @@ impl Measure for FanoutArgs {
             .field("deliveries_total", received)
             .latency(&latency)
             .cpu(cpu, "delivery", measured);
+        if targets.len() > 1 {
+            let per_url: Vec<usize> = (0..targets.len())
+                .map(|at| assignment.iter().filter(|url| **url == at).count())
+                .collect();
+            summary
+                .field("urls", targets.len())
+                .field("members_per_url", per_url)
+                .field("publish_on", args.publish_on);
+        }
+        if probes.len() > 1 {
+            // Each process's share (nodes, then Redis, as given), rounded like the rest.
+            let each: Vec<Option<f64>> = group_cpu
+                .each
+                .iter()
+                .map(|usage| usage.map(|usage| (usage.percent() * 10.0).round() / 10.0))
+                .collect();
+            summary.field("server_cpu_pct_each", each);
+        }
         let load = match plan.rate {
             Some(rate) => format!("{rate:.0}/s per publisher"),
             None => format!("{} in flight", plan.window),
@@ -279,16 +344,19 @@ pub fn run_nonce() -> String {
 /// Connects every member; for the hub, waits until each has read its `joined` and every
 /// presence event the joins of the others caused (`member_joined`, or in a big room
 /// `member_count`), so the measurement starts on quiet sockets.
+///
+/// Member `m` of each room connects to `targets[assignment[m]]`.
 async fn open_members(
-    target: &Target,
+    targets: &[Target],
+    assignment: &[usize],
     path: &str,
     plan: &Arc<Plan>,
-    members: usize,
 ) -> Result<Vec<((usize, usize), Ws)>, String> {
     let gate = Arc::new(Semaphore::new(CONNECT_CONCURRENCY));
     let mut tasks = JoinSet::new();
     for (room, room_name) in plan.rooms.iter().enumerate() {
-        for member in 0..members {
+        for (member, at) in assignment.iter().enumerate() {
+            let target = &targets[*at];
             let url = match plan.protocol {
                 Protocol::Hub => {
                     target.ws(&format!("{path}?name=r{room}m{member}&room={room_name}"))
@@ -713,6 +781,42 @@ mod tests {
         assert_eq!(tally.total(), None);
         tally.publisher_done(1, 7);
         assert_eq!(tally.total(), Some(12));
+    }
+
+    fn args(urls: usize, publishers: usize, publish_on: Option<usize>) -> FanoutArgs {
+        let mut argv = vec!["fanout".to_string()];
+        for port in 0..urls {
+            argv.extend(["--url".into(), format!("ws://127.0.0.1:{}", port + 1)]);
+        }
+        argv.extend(["--publishers".into(), publishers.to_string()]);
+        if let Some(on) = publish_on {
+            argv.extend(["--publish-on".into(), on.to_string()]);
+        }
+        #[derive(clap::Parser)]
+        struct Only {
+            #[command(flatten)]
+            args: FanoutArgs,
+        }
+        <Only as clap::Parser>::parse_from(argv).args
+    }
+
+    #[test]
+    fn members_are_dealt_round_robin_over_the_urls() {
+        let two = args(2, 1, None);
+        let dealt: Vec<usize> = (0..6).map(|member| two.url_of(member, 2)).collect();
+        assert_eq!(dealt, [0, 1, 0, 1, 0, 1]);
+        let one = args(1, 1, Some(0));
+        assert_eq!(one.url_of(5, 1), 0);
+    }
+
+    #[test]
+    fn publishers_on_one_url_leave_the_others_to_the_rest() {
+        let cross = args(2, 1, Some(0));
+        let dealt: Vec<usize> = (0..5).map(|member| cross.url_of(member, 2)).collect();
+        assert_eq!(dealt, [0, 1, 1, 1, 1]);
+        let three = args(3, 2, Some(1));
+        let dealt: Vec<usize> = (0..6).map(|member| three.url_of(member, 3)).collect();
+        assert_eq!(dealt, [1, 1, 0, 2, 0, 2]);
     }
 
     #[test]

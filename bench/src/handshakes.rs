@@ -53,8 +53,12 @@ impl Measure for HandshakesArgs {
 
     async fn measure(&self) -> Result<Summary, String> {
         let args = self;
-        let target = Target::parse(&args.common.url)?;
-        let probe = args.common.server_pid.map(ServerProbe::new).transpose()?;
+        let target = Target::parse(args.common.single_url()?)?;
+        let probe = args
+            .common
+            .single_server_pid()?
+            .map(ServerProbe::new)
+            .transpose()?;
         let errors = Arc::new(ErrorLog::default());
         let url = match &args.token {
             Some(token) => target.ws(&format!("/ws?name=hs&token={token}")),

@@ -124,8 +124,12 @@ impl Measure for JoinsArgs {
         if self.members == 0 || self.rounds == 0 {
             return Err("need --members and --rounds of at least 1".into());
         }
-        let target = Target::parse(&self.common.url)?;
-        let server = self.common.server_pid.map(ServerProbe::new).transpose()?;
+        let target = Target::parse(self.common.single_url()?)?;
+        let server = self
+            .common
+            .single_server_pid()?
+            .map(ServerProbe::new)
+            .transpose()?;
         raise_open_files(self.members as u64 + SPARE_FDS)?;
         let probes = CpuProbes::new(server);
         let errors = Arc::new(ErrorLog::default());

@@ -43,6 +43,22 @@ impl CpuUsage {
     }
 }
 
+/// Several processes' usage over (nearly) the same interval: CPU added, the longest wall.
+impl std::iter::Sum for CpuUsage {
+    fn sum<I: Iterator<Item = Self>>(usages: I) -> Self {
+        usages.fold(
+            CpuUsage {
+                cpu_seconds: 0.0,
+                wall_seconds: 0.0,
+            },
+            |total, usage| CpuUsage {
+                cpu_seconds: total.cpu_seconds + usage.cpu_seconds,
+                wall_seconds: total.wall_seconds.max(usage.wall_seconds),
+            },
+        )
+    }
+}
+
 impl ServerProbe {
     pub fn new(pid: u32) -> Result<Self, String> {
         // SAFETY: sysconf has no preconditions; it returns -1 for an unknown name.

@@ -87,6 +87,57 @@ impl Window {
     }
 }
 
+/// CPU of several servers during a window: their sum as one server (no main thread: it
+/// is one per process), and each one's own, in the order given.
+#[derive(Debug, Clone)]
+pub struct GroupCpu {
+    pub total: Cpu,
+    pub each: Vec<Option<CpuUsage>>,
+}
+
+impl Window {
+    /// [`Window::sample_cpu`] over several processes (a cluster's nodes and its Redis):
+    /// each sampled at the same two instants, their CPU summed. One process (or none) is
+    /// exactly `sample_cpu`, main thread included.
+    pub async fn sample_cpu_of(&self, servers: &[ServerProbe], errors: &ErrorLog) -> GroupCpu {
+        if servers.len() <= 1 {
+            let total = self.sample_cpu(servers.first().copied(), errors).await;
+            let each = servers.iter().map(|_| total.server).collect();
+            return GroupCpu { total, each };
+        }
+        let groups: Vec<CpuProbes> = servers
+            .iter()
+            .map(|server| CpuProbes::new(Some(*server)))
+            .collect();
+        tokio::time::sleep_until(self.measure_from.into()).await;
+        let from: Vec<CpuSamples> = groups
+            .iter()
+            .map(|probes| probes.sample(Some(errors)))
+            .collect();
+        tokio::time::sleep_until(self.deadline.into()).await;
+        let to: Vec<CpuSamples> = groups
+            .iter()
+            .map(|probes| probes.sample(Some(errors)))
+            .collect();
+        let usages: Vec<Cpu> = groups
+            .iter()
+            .zip(from.into_iter().zip(to))
+            .map(|(probes, (from, to))| probes.usage(from, to))
+            .collect();
+        let each: Vec<Option<CpuUsage>> = usages.iter().map(|usage| usage.server).collect();
+        // A gap in any one leaves the sum unknown rather than too small.
+        let server = each.iter().copied().sum::<Option<CpuUsage>>();
+        GroupCpu {
+            total: Cpu {
+                server,
+                server_main_thread: None,
+                client: usages.first().and_then(|usage| usage.client),
+            },
+            each,
+        }
+    }
+}
+
 /// CPU time of the server, its main thread (where hubbub's hub runs) and the load
 /// generator, read together.
 #[derive(Debug, Clone, Copy)]
@@ -272,6 +323,12 @@ pub fn cpu_text(cpu: Cpu, per: &str, units: u64) -> String {
             ", server CPU {:.0}% (main thread {:.0}%) = {:.2}us/{per}",
             usage.percent(),
             main.percent(),
+            usage.micros_per(units).unwrap_or(f64::NAN)
+        ),
+        // Several processes (a cluster): their sum, no one main thread.
+        (Some(usage), None) => format!(
+            ", server CPU {:.0}% (all processes) = {:.2}us/{per}",
+            usage.percent(),
             usage.micros_per(units).unwrap_or(f64::NAN)
         ),
         _ => String::new(),

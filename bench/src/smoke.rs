@@ -118,9 +118,12 @@ pub async fn run(args: SmokeArgs) -> Vec<Summary> {
             .chain(step.command())
             .map(|part| part.to_string())
             .collect();
-        argv.extend(["--smoke".into(), "--url".into(), args.common.url.clone()]);
+        argv.push("--smoke".into());
+        for url in &args.common.url {
+            argv.extend(["--url".into(), url.clone()]);
+        }
         argv.extend(["--label".into(), format!("smoke-{}", step.name())]);
-        if let Some(pid) = args.common.server_pid {
+        for pid in &args.common.server_pid {
             argv.extend(["--server-pid".into(), pid.to_string()]);
         }
         eprintln!("smoke: {}", argv.join(" "));
