@@ -21,7 +21,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use futures_util::StreamExt;
+use futures_util::{FutureExt, StreamExt};
 use hubbub_core::{
     cmd::{forbidden, not_in_room, Leave, ListRooms, Rename, Say, Since, Who},
     replica::RoomSnapshot,
@@ -198,6 +198,9 @@ enum Call {
 /// One pipeline of calls on its way: their replies, in order.
 type Batch = Pin<Box<dyn Future<Output = (Vec<Call>, redis::RedisResult<Vec<Value>>)> + Send>>;
 
+/// Entries read from the subscriber connection into one batch for the hub at most.
+const READ_BATCH: usize = 256;
+
 /// Calls sent in one pipeline at most.
 const BATCH_MAX: usize = 1024;
 
@@ -368,7 +371,19 @@ impl Node {
                     self.send(cmd, Call::Ids);
                 }
                 message = next_message(&mut subscriber) => match message {
-                    Some(message) => self.handle_message(message),
+                    Some(message) => {
+                        self.handle_message(message);
+                        // And whatever else has arrived, into the same batch for the
+                        // hub: under load a post to a worker carries many frames, and
+                        // each connection writes them in one go, as on one node.
+                        for _ in 0..READ_BATCH {
+                            let Some(stream) = subscriber.as_mut() else { break };
+                            match stream.next().now_or_never() {
+                                Some(Some(message)) => self.handle_message(message),
+                                _ => break,
+                            }
+                        }
+                    }
                     None => {
                         log::warn!("cluster: the subscriber connection to Redis closed; reconnecting");
                         subscriber = None;
