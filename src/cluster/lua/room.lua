@@ -37,7 +37,7 @@ local function refuse(code)
   return {'refused', code}
 end
 
-local m = redis.call('HMGET', meta, 'epoch', 'n', 'seq', 'ms')
+local m = redis.call('HMGET', meta, 'epoch', 'n', 'seq', 'ms', 'idle')
 local exists = m[1] ~= false
 local epoch, n, seq = m[1], tonumber(m[2] or '0'), tonumber(m[3] or '0')
 if exists then now = math.max(now, tonumber(m[4])) end -- a room's clock never goes back
@@ -54,12 +54,13 @@ local function new_life()
   if max_rooms > 0 and not redis.call('ZSCORE', P .. ':rooms', R) and redis.call('ZCARD', P .. ':rooms') >= max_rooms then
     local idlest = redis.call('ZRANGE', P .. ':idle', 0, 0)[1]
     if not idlest then return false end
+    if redis.call('HLEN', P .. ':{' .. idlest .. '}:members') > 0 then return false end
     redis.call('DEL', unpack(room_keys(idlest)))
     redis.call('ZREM', P .. ':rooms', idlest); redis.call('ZREM', P .. ':idle', idlest)
   end
   redis.call('DEL', meta, members, hist, log, nodes, idem, idemt)
   epoch, n, seq, exists = ARGV[10], 0, 0, true
-  redis.call('ZADD', P .. ':rooms', 0, R)
+  redis.call('ZADD', P .. ':rooms', 0, R); redis.call('ZREM', P .. ':idle', R)
   return true
 end
 -- The room's next entry: numbered, logged, and published to every node.
@@ -194,10 +195,12 @@ if exists then
       redis.call('DEL', meta, members, hist, log, nodes, idem, idemt)
       redis.call('ZREM', P .. ':rooms', R); redis.call('ZREM', P .. ':idle', R)
     else
+      redis.call('HSET', meta, 'idle', '1')
       redis.call('ZADD', P .. ':idle', now + ttl, R)
       for _, k in ipairs(KEYS) do redis.call('PEXPIRE', k, ttl) end
     end
-  else
+  elseif m[5] then -- occupied again: kept for good while it is
+    redis.call('HDEL', meta, 'idle')
     redis.call('ZREM', P .. ':idle', R)
     for _, k in ipairs(KEYS) do redis.call('PERSIST', k) end
   end
