@@ -53,7 +53,7 @@ async fn serve() -> std::io::Result<()> {
                 eprintln!("hubbub: {config_err}");
                 std::process::exit(2);
             }
-            log::error!("cannot listen on {bind}: {err}");
+            log::error!("cannot start on {bind}: {err}");
             return Err(err);
         }
     };

@@ -133,7 +133,9 @@ pub fn start(settings: ClusterSettings) -> io::Result<(ClusterBackend, Arc<IdBlo
     let ids = ready_rx
         .recv()
         .map_err(|_| io::Error::other("the cluster's thread ended"))?
-        .map_err(|err| io::Error::other(format!("cannot reach REDIS_URL {url}: {err}")))?;
+        .map_err(|err| {
+            io::Error::other(format!("cannot join the cluster at REDIS_URL {url}: {err}"))
+        })?;
     let feed: Feed = Box::pin(futures_util::stream::poll_fn(move |cx| {
         delivery_rx.poll_recv(cx)
     }));

@@ -234,6 +234,8 @@ pub struct Node {
     rooms_count: usize,
     rooms_made: u64,
     leaving: Option<oneshot::Sender<()>>,
+    /// When the subscriber connection last delivered this node's own ping.
+    ping_seen: Instant,
 }
 
 /// How long an ask may wait for Redis before it is answered `unavailable`: long
@@ -283,6 +285,55 @@ impl Node {
             log_len: settings.log_len,
         };
         let me = settings.node_id.clone();
+        // A NODE_ID whose heartbeat is fresh belongs to a live process (or to this one's
+        // previous start, killed less than NODE_TIMEOUT_MS ago): taking it over would
+        // keep that one's members from ever being reaped. The caller retries until
+        // NODE_TIMEOUT_MS, by when a dead one's heartbeat has lapsed.
+        let heartbeat = format!("{}:node:{{{me}}}", settings.prefix);
+        let alive: bool = redis::cmd("EXISTS")
+            .arg(&heartbeat)
+            .query_async(&mut redis)
+            .await
+            .map_err(|e| e.to_string())?;
+        if alive {
+            return Err(format!(
+                "NODE_ID {me} is in use: another node beats {heartbeat} (each process needs its own NODE_ID)"
+            ));
+        }
+        // What a previous start under this NODE_ID left in rooms leaves now, as node_lost
+        // (the script checks the heartbeat is gone), before this start beats.
+        let old_rooms: Vec<String> = redis::cmd("SMEMBERS")
+            .arg(format!("{heartbeat}:rooms"))
+            .query_async(&mut redis)
+            .await
+            .map_err(|e| e.to_string())?;
+        let room_rules_for_reap = room_rules.clone();
+        for room in old_rooms.iter().filter_map(|r| RoomName::parse(r).ok()) {
+            log::warn!("cluster: room {room} still holds members of this NODE_ID's previous start: they leave as node_lost");
+            let cmd = RoomCall {
+                prefix: &settings.prefix,
+                room: &room,
+                op: "reap",
+                deadline: ask_deadline(settings.node_timeout),
+                origin: &me,
+                ask: None,
+                member: None,
+                a1: &me,
+                a2: "",
+                epoch: "",
+                rules: &room_rules_for_reap,
+            }
+            .command(&scripts);
+            let _: Value = cmd
+                .query_async(&mut redis)
+                .await
+                .map_err(|e| e.to_string())?;
+        }
+        let forget = node_command(&scripts, &settings.prefix, &me, "forget", &[&me]);
+        let _: Value = forget
+            .query_async(&mut redis)
+            .await
+            .map_err(|e| e.to_string())?;
         let beat = node_command(
             &scripts,
             &settings.prefix,
@@ -324,6 +375,7 @@ impl Node {
             rooms_count: 0,
             rooms_made: 0,
             leaving: None,
+            ping_seen: Instant::now(),
             settings,
         };
         Ok((node, ids, subscriber))
@@ -399,6 +451,21 @@ impl Node {
                     let cmd = node_command(&self.scripts, &self.settings.prefix, &self.settings.node_id, "beat", &[&ms]);
                     self.send(cmd, Call::Beat);
                     self.expire_asks();
+                    if self.healthy {
+                        // A leave that came back late while Redis answered: again.
+                        self.retry_departures();
+                    }
+                    // The subscriber must hear its own ping within NODE_TIMEOUT_MS, or
+                    // it is taken for dead (a half-open connection reads nothing ever).
+                    if subscriber.is_some() && self.ping_seen.elapsed() > timeout {
+                        log::warn!("cluster: the subscriber connection heard nothing for NODE_TIMEOUT_MS; reconnecting");
+                        subscriber = None;
+                        self.lost_redis();
+                    } else if subscriber.is_some() {
+                        let channel = format!("{}:node:{}", self.settings.prefix, self.settings.node_id);
+                        let cmd = redis::cmd("PUBLISH").arg(channel).arg(r#"{"k":"ping"}"#).clone();
+                        self.send(cmd, Call::Plain);
+                    }
                 }
                 _ = reap.tick() => {
                     if self.healthy && subscriber.is_some() && Instant::now() >= self.grace_until {
@@ -423,6 +490,7 @@ impl Node {
                     match subscribe(&self.client, &self.settings).await {
                         Ok(stream) => {
                             subscriber = Some(stream);
+                            self.ping_seen = Instant::now();
                             log::info!("cluster: subscribed to Redis again; catching up");
                             self.recover();
                         }
@@ -1106,6 +1174,20 @@ impl Node {
         for room in rooms {
             self.resume(room);
         }
+        // A first join whose snapshot may have been lost with the connection: the room
+        // is fetched as a resume that knows nothing of it.
+        let joining: BTreeSet<RoomName> = self
+            .pending
+            .values()
+            .filter_map(|p| match &p.want {
+                Want::Join { room, .. } if !self.replicas.contains_key(room) => Some(room.clone()),
+                _ => None,
+            })
+            .collect();
+        for room in joining {
+            let cmd = self.room_call(&room, "resume", None, None, "- 0", "");
+            self.send(cmd, Call::Resume(room));
+        }
         self.retry_departures();
     }
 
@@ -1190,10 +1272,18 @@ impl Node {
 
     /// An ask is answered: the member has one fewer out, and a join is no longer in flight.
     fn finish(&mut self, pending: &Pending) {
-        if let Some(local) = self.locals.get_mut(&pending.member) {
-            local.outstanding = local.outstanding.saturating_sub(1);
-            if let Want::Join { room, .. } = &pending.want {
-                local.joining.remove(room);
+        match self.locals.get_mut(&pending.member) {
+            Some(local) => {
+                local.outstanding = local.outstanding.saturating_sub(1);
+                if let Want::Join { room, .. } = &pending.want {
+                    local.joining.remove(room);
+                }
+            }
+            // Gone meanwhile: nothing of its is awaited once its last join is answered.
+            None => {
+                if !self.pending.values().any(|p| p.member == pending.member) {
+                    self.departed.remove(&pending.member);
+                }
             }
         }
     }
@@ -1220,7 +1310,24 @@ impl Node {
             "follow" => self.follow(entry),
             "again" => {
                 // Already in the room: `joined` again, from the replica.
-                let Some((ask, pending)) = self.take(&entry) else {
+                let Some(ask) = entry.ask() else {
+                    return;
+                };
+                let room = match self.pending.get(&ask) {
+                    Some(Pending {
+                        want: Want::Join { room, .. },
+                        ..
+                    }) => room.clone(),
+                    _ => return,
+                };
+                if !self.replicas.contains_key(&room) {
+                    // Redis has the member in, but this node never got the room (its
+                    // snapshot was lost with a connection): fetch it; the join is
+                    // answered from it (`reconcile`).
+                    let cmd = self.room_call(&room, "resume", None, None, "- 0", "");
+                    return self.send(cmd, Call::Resume(room));
+                }
+                let Some((_, pending)) = self.take(&entry) else {
                     return;
                 };
                 if let Want::Join { room, since } = pending.want {
@@ -1233,8 +1340,10 @@ impl Node {
                             effects,
                         });
                     }
+                    if let Some(local) = self.locals.get_mut(&pending.member) {
+                        local.rooms.insert(room);
+                    }
                 }
-                let _ = ask;
             }
             "refused" => {
                 let Some((_, pending)) = self.take(&entry) else {
@@ -1355,6 +1464,7 @@ impl Node {
                 });
             }
             "whisper" => self.whisper(entry),
+            "ping" => self.ping_seen = Instant::now(),
             "barrier" => {
                 let Some((_, pending)) = self.take(&entry) else {
                     return;
@@ -1422,9 +1532,13 @@ impl Node {
         let n = entry.n.unwrap_or(0);
         let resync = entry.resync.as_deref() == Some("1");
         let me = Some(self.settings.node_id.as_str());
-        let mine = entry::lines(&entry.members)
-            .filter(|line| Record::parse(line).is_some_and(|r| r.node.as_deref() == me))
-            .count();
+        // This node's members in the room, as Redis has it.
+        let ours: BTreeSet<MemberId> = entry::lines(&entry.members)
+            .filter_map(Record::parse)
+            .filter(|r| r.node.as_deref() == me)
+            .filter_map(|r| r.id.parse().ok().map(MemberId))
+            .collect();
+        let mine = ours.len();
         let seq = snapshot.seq;
         let state = RoomState::replica(self.replica_settings.clone(), snapshot);
         // What came live while a resume was out: applied after the snapshot (what it
@@ -1444,13 +1558,18 @@ impl Node {
                 resuming: None,
             },
         );
-        if resync || previous.as_ref().is_some_and(|p| p.epoch != epoch) {
+        let rebuilt = resync || previous.as_ref().is_some_and(|p| p.epoch != epoch);
+        let joined = match rebuilt {
+            true => self.reconcile(&room, &ours),
+            false => Vec::new(),
+        };
+        if rebuilt {
             log::warn!("cluster: room {room} was rebuilt from Redis (epoch {epoch}, seq {seq}); its members here get resync");
             let mut effects = Effects::new();
             let ids: Vec<MemberId> = self
                 .locals
                 .iter()
-                .filter(|(_, l)| l.rooms.contains(&room))
+                .filter(|(id, l)| l.rooms.contains(&room) && !joined.contains(id))
                 .map(|(id, _)| *id)
                 .collect();
             for id in ids {
@@ -1474,6 +1593,67 @@ impl Node {
                 self.room_entry(later);
             }
         }
+    }
+
+    /// After a room was rebuilt from Redis: this node's table of who is in it follows
+    /// what Redis holds. A member of ours that Redis has but the table has not (its
+    /// join's answer was lost) is in, and its join is answered now; one the table has
+    /// but Redis has not (removed while this node heard nothing) is out; one Redis has
+    /// that is no longer connected here leaves, so no ghost stays behind.
+    fn reconcile(&mut self, room: &RoomName, ours: &BTreeSet<MemberId>) -> Vec<MemberId> {
+        let mut effects = Effects::new();
+        for (id, local) in self.locals.iter_mut() {
+            if ours.contains(id) {
+                local.rooms.insert(room.clone());
+            } else if local.rooms.remove(room) {
+                effects.unsubscribe(*id, room.clone());
+            }
+        }
+        self.out.push(Delivery {
+            requester: None,
+            reference: None,
+            effects,
+        });
+        let ghosts: Vec<MemberId> = ours
+            .iter()
+            .filter(|id| !self.locals.contains_key(id))
+            .copied()
+            .collect();
+        for id in ghosts {
+            let why = self.departed.remove(&id).unwrap_or(LeaveReason::Disconnect);
+            self.depart(room.clone(), id, why);
+        }
+        let answered: Vec<u64> = self
+            .pending
+            .iter()
+            .filter(|(_, p)| {
+                matches!(&p.want, Want::Join { room: r, .. } if r == room)
+                    && ours.contains(&p.member)
+            })
+            .map(|(ask, _)| *ask)
+            .collect();
+        let mut joined = Vec::new();
+        for ask in answered {
+            let Some(pending) = self.pending.remove(&ask) else {
+                continue;
+            };
+            joined.push(pending.member);
+            self.finish(&pending);
+            let Want::Join { since, .. } = pending.want else {
+                continue;
+            };
+            let member = self.local_member(pending.member, room);
+            if let (Some(replica), Some(member)) = (self.replicas.get_mut(room), member) {
+                let mut effects = replica.state.enter(room, member, since, Timestamp::now());
+                effects.subscribe(pending.member, room.clone());
+                self.out.push(Delivery {
+                    requester: Some(pending.member),
+                    reference: pending.reference,
+                    effects,
+                });
+            }
+        }
+        joined
     }
 
     /// A resume's answer: the entries this node missed, in order.

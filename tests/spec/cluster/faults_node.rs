@@ -210,3 +210,61 @@ async fn a_node_stopped_with_sigterm_closes_its_clients_with_1001_and_they_leave
     assert_eq!(by_id(&presence["members"]).len(), 1, "{presence}");
     assert_eq!(by_id(&presence["members"])[0]["id"], ann.id.as_str());
 }
+
+#[actix_web::test]
+async fn a_node_id_in_use_is_refused_and_a_restart_under_it_reaps_its_previous_start() {
+    let Some(cluster) = Cluster::start("a_node_id_in_use").await else {
+        return;
+    };
+    let a = cluster.node().await;
+    let url = cluster.redis.url();
+    let timeout = NODE_TIMEOUT.as_millis().to_string();
+    let vars = [
+        ("REDIS_URL", url.as_str()),
+        ("REDIS_PREFIX", cluster.prefix.as_str()),
+        ("NODE_TIMEOUT_MS", timeout.as_str()),
+        ("WORKERS", "2"),
+        ("NODE_ID", "fixed"),
+    ];
+    let mut first = crate::config::Binary::start(&vars).await;
+    let mut ann = a.connect("?name=ann").await;
+    join(&mut ann, "lobby", &mut []).await;
+    let mut cid = connect_to(&first, "cid").await;
+    join(&mut cid, "lobby", &mut [&mut ann]).await;
+
+    // While the first process beats its heartbeat, a second one under its NODE_ID
+    // would keep its members from ever being reaped: it is refused, naming the id.
+    let mut refused_vars = vars.to_vec();
+    refused_vars.push(("PORT", "0"));
+    let (code, stderr) = crate::config::run_to_exit(&refused_vars).await;
+    assert_ne!(
+        code,
+        Some(0),
+        "a second node under NODE_ID fixed started:\n{stderr}"
+    );
+    assert!(
+        stderr.contains("NODE_ID fixed is in use"),
+        "the refusal names the NODE_ID:\n{stderr}"
+    );
+
+    // Killed, then started again at once under the same NODE_ID (what a supervisor
+    // does): the new start waits out the old heartbeat, and the old start's member
+    // leaves as node_lost, once.
+    first.signal("KILL");
+    let _ = first.exit_status().await;
+    let second = crate::config::Binary::start(&vars).await;
+    let left = ann.wait_for("member_left").await;
+    assert_eq!(
+        (&left["member"]["id"], &left["reason"]),
+        (&json!(cid.id), &json!("node_lost")),
+        "{left}"
+    );
+    let mut dee = connect_to(&second, "dee").await;
+    join(&mut dee, "lobby", &mut [&mut ann]).await;
+    quiet(
+        &mut [&mut ann],
+        NODE_TIMEOUT * 2,
+        "after the restart: no second departure",
+    )
+    .await;
+}

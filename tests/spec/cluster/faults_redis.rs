@@ -496,3 +496,44 @@ async fn a_subscriber_cut_off_by_the_output_buffer_limit_catches_up_every_messag
     )
     .await;
 }
+
+#[actix_web::test]
+async fn a_first_join_while_the_subscribers_are_cut_is_answered_and_leaves_no_ghost() {
+    let Some(cluster) = Cluster::start("a_first_join_while_cut").await else {
+        return;
+    };
+    let a = cluster.node().await;
+    let b = cluster.node().await;
+    let mut bob = b.connect("?name=bob").await;
+    join(&mut bob, "lobby", &mut []).await;
+    let mut ann = a.connect("?name=ann").await;
+    // Every node's subscriber goes, and ann's join (A's first member in the room) is
+    // sent at once: it races A's new subscription. Whether A heard the room's snapshot
+    // and the join or lost them with the connection (then it fetches the room and
+    // answers from it), ann gets her `joined`, B hears of her, and no ghost of her
+    // stays behind. (Which way the race went is not forced here.)
+    cluster
+        .redis
+        .cli(&["CLIENT", "KILL", "TYPE", "pubsub"])
+        .await;
+    ann.send(json!({"type": "join", "room": "lobby", "ref": "j"}))
+        .await;
+    let joined = ann.expect("joined").await;
+    assert_eq!(joined["ref"], "j", "{joined}");
+    assert_eq!(joined["member_count"], 2, "{joined}");
+    let arrived = bob.wait_for("member_joined").await;
+    assert_eq!(arrived["member"]["id"], json!(ann.id), "{arrived}");
+    // The room works both ways from here.
+    ann.send(json!({"type": "say", "room": "lobby", "text": "made it"}))
+        .await;
+    let said = bob.wait_for("message").await;
+    assert_eq!(said["text"], "made it", "{said}");
+    // And ann leaving takes her out of Redis too: bob is alone in `who` on both nodes.
+    ann.close().await;
+    let left = bob.wait_for("member_left").await;
+    assert_eq!(left["member"]["id"], arrived["member"]["id"], "{left}");
+    for node in [&a, &b] {
+        let listing = who(&mut node.connect("?name=eve").await, "lobby").await;
+        assert_eq!(listing["member_count"], 1, "no ghost of ann: {listing}");
+    }
+}
