@@ -751,6 +751,15 @@ impl Node {
         ask
     }
 
+    /// Effects for member `to`, as the outcome of its ask with `reference`.
+    fn reply_to(&mut self, to: MemberId, reference: Option<Ref>, effects: Effects) {
+        self.out.push(Delivery {
+            requester: Some(to),
+            reference,
+            effects,
+        });
+    }
+
     /// A reply decided here: now if nothing of the member's is out, else in its turn.
     fn reply_here(&mut self, from: MemberId, reference: Option<Ref>, effects: Effects) {
         let busy = self.locals.get(&from).is_some_and(|l| l.outstanding > 0);
@@ -1263,11 +1272,7 @@ impl Node {
         let error = unavailable();
         let mut effects = Effects::new();
         effects.reply(error);
-        self.out.push(Delivery {
-            requester: Some(pending.member),
-            reference: pending.reference,
-            effects,
-        });
+        self.reply_to(pending.member, pending.reference, effects);
     }
 
     /// An ask is answered: the member has one fewer out, and a join is no longer in flight.
@@ -1334,11 +1339,7 @@ impl Node {
                     let member = self.local_member(pending.member, &room);
                     if let (Some(replica), Some(member)) = (self.replicas.get_mut(&room), member) {
                         let effects = replica.state.enter(&room, member, since, Timestamp::now());
-                        self.out.push(Delivery {
-                            requester: Some(pending.member),
-                            reference: pending.reference,
-                            effects,
-                        });
+                        self.reply_to(pending.member, pending.reference, effects);
                     }
                     if let Some(local) = self.locals.get_mut(&pending.member) {
                         local.rooms.insert(room);
@@ -1388,11 +1389,7 @@ impl Node {
                 };
                 let mut effects = Effects::new();
                 effects.reply(error);
-                self.out.push(Delivery {
-                    requester: Some(pending.member),
-                    reference: pending.reference,
-                    effects,
-                });
+                self.reply_to(pending.member, pending.reference, effects);
             }
             "who" => {
                 let Some((_, pending)) = self.take(&entry) else {
@@ -1429,11 +1426,7 @@ impl Node {
                         Command::Who(who).apply_to(&mut state, pending.member, Timestamp::now())
                     }
                 };
-                self.out.push(Delivery {
-                    requester: Some(pending.member),
-                    reference: pending.reference,
-                    effects,
-                });
+                self.reply_to(pending.member, pending.reference, effects);
             }
             "rooms" => {
                 let Some((_, pending)) = self.take(&entry) else {
@@ -1457,11 +1450,7 @@ impl Node {
                     rooms,
                     next: page.next,
                 });
-                self.out.push(Delivery {
-                    requester: Some(pending.member),
-                    reference: pending.reference,
-                    effects,
-                });
+                self.reply_to(pending.member, pending.reference, effects);
             }
             "whisper" => self.whisper(entry),
             "ping" => self.ping_seen = Instant::now(),
@@ -1470,11 +1459,7 @@ impl Node {
                     return;
                 };
                 if let Want::Barrier(effects) = pending.want {
-                    self.out.push(Delivery {
-                        requester: Some(pending.member),
-                        reference: pending.reference,
-                        effects,
-                    });
+                    self.reply_to(pending.member, pending.reference, effects);
                 }
             }
             other => log::debug!("cluster: an answer of unknown kind {other}"),
@@ -1646,11 +1631,7 @@ impl Node {
             if let (Some(replica), Some(member)) = (self.replicas.get_mut(room), member) {
                 let mut effects = replica.state.enter(room, member, since, Timestamp::now());
                 effects.subscribe(pending.member, room.clone());
-                self.out.push(Delivery {
-                    requester: Some(pending.member),
-                    reference: pending.reference,
-                    effects,
-                });
+                self.reply_to(pending.member, pending.reference, effects);
             }
         }
         joined
@@ -1898,11 +1879,7 @@ impl Node {
             } else {
                 effects.reply(whisper);
             }
-            self.out.push(Delivery {
-                requester: Some(pending.member),
-                reference: pending.reference,
-                effects,
-            });
+            self.reply_to(pending.member, pending.reference, effects);
         } else {
             effects.send(whisper, Audience::Member(to.id));
             self.out.push(Delivery {

@@ -25,7 +25,7 @@ const WINDOW: usize = 32;
 
 /// Opens `/ws` by hand with a tiny receive buffer, completes the upgrade, and returns
 /// the socket, which the test then never reads from.
-fn raw_member(port: u16, query: &str) -> TcpStream {
+pub(crate) fn raw_member(port: u16, query: &str) -> TcpStream {
     raw_upgrade(port, &format!("/ws{query}"))
 }
 

@@ -6,8 +6,8 @@
 //! what it missed (`REDIS_LOG_LEN`) says `resync`, never a repeated `seq`.
 
 use std::{
-    io::{Read, Write},
-    net::{SocketAddr, TcpStream},
+    io::Read,
+    net::TcpStream,
     time::{Duration, Instant, SystemTime, UNIX_EPOCH},
 };
 
@@ -235,33 +235,6 @@ async fn a_rate_limited_client_on_b_is_refused_and_closed_and_a_member_on_a_is_u
 
 // ------------------------------------------------------------------ slow readers
 
-/// Opens `/ws{query}` by hand with a tiny receive buffer and completes the upgrade; the
-/// test then does not read from it until it wants to.
-fn raw_member(port: u16, query: &str) -> TcpStream {
-    let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
-    socket.set_recv_buffer_size(4096).unwrap();
-    let address: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
-    socket.connect(&address.into()).unwrap();
-    let mut stream: TcpStream = socket.into();
-    stream.set_read_timeout(Some(DEADLINE)).unwrap();
-    write!(
-        stream,
-        "GET /ws{query} HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\n\
-         Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\
-         Sec-WebSocket-Version: 13\r\n\r\n"
-    )
-    .unwrap();
-    let mut head = Vec::new();
-    let mut byte = [0u8; 1];
-    while !head.ends_with(b"\r\n\r\n") {
-        stream.read_exact(&mut byte).unwrap();
-        head.push(byte[0]);
-    }
-    let head = String::from_utf8_lossy(&head);
-    assert!(head.starts_with("HTTP/1.1 101"), "upgrade refused: {head}");
-    stream
-}
-
 /// How a raw connection ended, read to its end.
 enum Ending {
     /// A close frame with this code (after `frames` data frames).
@@ -335,7 +308,7 @@ async fn a_slow_reader_on_a_is_dropped_with_1013_and_b_sees_it_leave_as_slow() {
     let mut publisher = b.member("publisher", "flood").await;
     let mut slow = tokio::task::spawn_blocking({
         let port = a.port;
-        move || raw_member(port, "?name=slow&room=flood")
+        move || crate::slow_reader::raw_member(port, "?name=slow&room=flood")
     })
     .await
     .unwrap();
