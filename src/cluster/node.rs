@@ -34,7 +34,7 @@ use tokio::sync::{mpsc, oneshot};
 use super::{
     entry::{self, Entry, Record},
     ids::{IdBlocks, Registration},
-    scripts::{node_command, RoomCall, RoomRules, Scripts},
+    scripts::{node_command, RoomCall, RoomRules, Scripts, NODE_LUA, ROOM_LUA},
     ClusterSettings,
 };
 use crate::{
@@ -234,6 +234,8 @@ pub struct Node {
     rooms_count: usize,
     rooms_made: u64,
     leaving: Option<oneshot::Sender<()>>,
+    /// `P:events`, the channel every room's entries come on (named once, not per entry).
+    events: String,
     /// When the subscriber connection last delivered this node's own ping.
     ping_seen: Instant,
 }
@@ -376,6 +378,7 @@ impl Node {
             rooms_made: 0,
             leaving: None,
             ping_seen: Instant::now(),
+            events: events_channel(&settings),
             settings,
         };
         Ok((node, ids, subscriber))
@@ -522,10 +525,6 @@ impl Node {
             }
             let _ = done.send(());
         }
-    }
-
-    fn events_channel(&self) -> String {
-        events_channel(&self.settings)
     }
 
     fn flush(&mut self) {
@@ -1140,7 +1139,7 @@ impl Node {
     /// Loads both scripts again (Redis restarted and forgot them). Queued before
     /// anything else is sent, so what follows finds them.
     fn load_scripts(&mut self) {
-        for source in [include_str!("lua/room.lua"), include_str!("lua/node.lua")] {
+        for source in [ROOM_LUA, NODE_LUA] {
             let cmd = redis::cmd("SCRIPT").arg("LOAD").arg(source).clone();
             self.send(cmd, Call::Plain);
         }
@@ -1302,7 +1301,7 @@ impl Node {
         let Some(entry) = Entry::parse(&payload) else {
             return;
         };
-        if message.get_channel_name() == self.events_channel() {
+        if message.get_channel_name() == self.events {
             self.room_entry(entry);
         } else {
             self.answer(entry);
@@ -1336,7 +1335,7 @@ impl Node {
                     return;
                 };
                 if let Want::Join { room, since } = pending.want {
-                    let member = self.local_member(pending.member, &room);
+                    let member = self.local_member(pending.member);
                     if let (Some(replica), Some(member)) = (self.replicas.get_mut(&room), member) {
                         let effects = replica.state.enter(&room, member, since, Timestamp::now());
                         self.reply_to(pending.member, pending.reference, effects);
@@ -1489,9 +1488,8 @@ impl Node {
         self.pending.get(&entry.ask()?)?.reference.clone()
     }
 
-    fn local_member(&self, id: MemberId, room: &RoomName) -> Option<Member> {
+    fn local_member(&self, id: MemberId) -> Option<Member> {
         let local = self.locals.get(&id)?;
-        let _ = room;
         Some(Member {
             id,
             name: local.name.clone(),
@@ -1627,7 +1625,7 @@ impl Node {
             let Want::Join { since, .. } = pending.want else {
                 continue;
             };
-            let member = self.local_member(pending.member, room);
+            let member = self.local_member(pending.member);
             if let (Some(replica), Some(member)) = (self.replicas.get_mut(room), member) {
                 let mut effects = replica.state.enter(room, member, since, Timestamp::now());
                 effects.subscribe(pending.member, room.clone());

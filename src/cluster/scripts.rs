@@ -15,6 +15,10 @@ pub fn room_keys(prefix: &str, room: &RoomName) -> [String; 7] {
         .map(|part| format!("{prefix}:{{{room}}}:{part}"))
 }
 
+/// The scripts' sources, also what is loaded again into a Redis that forgot them.
+pub const ROOM_LUA: &str = include_str!("lua/room.lua");
+pub const NODE_LUA: &str = include_str!("lua/node.lua");
+
 pub struct Scripts {
     pub room: Script,
     pub node: Script,
@@ -23,8 +27,8 @@ pub struct Scripts {
 impl Scripts {
     pub fn new() -> Self {
         Self {
-            room: Script::new(include_str!("lua/room.lua")),
-            node: Script::new(include_str!("lua/node.lua")),
+            room: Script::new(ROOM_LUA),
+            node: Script::new(NODE_LUA),
         }
     }
 }
