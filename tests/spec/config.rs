@@ -302,3 +302,25 @@ async fn kept_room_limits_out_of_range_stop_the_start_naming_them() {
     assert_refused(&[("ROOM_TTL_MS", "-1")], "ROOM_TTL_MS").await;
     assert_refused(&[("HISTORY_MAX_BYTES", "lots")], "HISTORY_MAX_BYTES").await;
 }
+
+#[actix_web::test]
+async fn a_redis_that_cannot_be_reached_stops_the_start_within_the_node_timeout() {
+    // Port 1 on loopback: nothing listens, so every attempt is refused at once; the
+    // node keeps trying for NODE_TIMEOUT_MS, then gives up, naming REDIS_URL.
+    let started = std::time::Instant::now();
+    let (code, stderr) = run_to_exit(&[
+        ("PORT", "0"),
+        ("REDIS_URL", "redis://127.0.0.1:1/0"),
+        ("NODE_TIMEOUT_MS", "500"),
+    ])
+    .await;
+    assert_ne!(code, Some(0), "started without its Redis:\n{stderr}");
+    assert!(
+        stderr.contains("cannot join the cluster at REDIS_URL redis://127.0.0.1:1/0"),
+        "the failure names REDIS_URL:\n{stderr}"
+    );
+    assert!(
+        started.elapsed() >= std::time::Duration::from_millis(500),
+        "gave up before NODE_TIMEOUT_MS"
+    );
+}
