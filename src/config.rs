@@ -143,7 +143,8 @@ pub struct Config {
     /// Time a new connection has to send its complete HTTP request (the upgrade);
     /// slower ones are dropped, so half-open handshakes cannot pile up. With TLS the TLS
     /// handshake gets this long too (then the request its own), or a client that opens a
-    /// connection and says nothing would hold it open.
+    /// connection and says nothing would hold it open. A connection gets at least this
+    /// long, and at most 0.5 s more (see `ACTIX_CLOCK_STEP` in `startup.rs`).
     pub handshake_timeout: Duration,
     /// `Origin`s allowed to open WebSockets (exact match, e.g. `https://chat.example`);
     /// empty allows any. Requests without `Origin` (non-browser clients) are allowed.

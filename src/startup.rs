@@ -1,7 +1,12 @@
 //! Builds the running server from a [`Config`]: the hub, the routes, the listener. Both
 //! `main` and the tests call [`Application::build`], so tests run the real thing.
 
-use std::{io, net::TcpListener, sync::Arc, time::Instant};
+use std::{
+    io,
+    net::TcpListener,
+    sync::Arc,
+    time::{Duration, Instant},
+};
 
 use actix::Actor;
 use actix_web::{dev::ServerHandle, middleware, web, App, HttpServer};
@@ -26,6 +31,13 @@ use crate::{
     transport,
     worker::Worker,
 };
+
+/// How stale actix-http's clock may be. It starts the request timeout from a time it
+/// refreshes every 500 ms, so a connection may get up to that much less than
+/// `client_request_timeout`: with a 500 ms timeout, a request arriving 300 ms after the
+/// connect was refused with 408 about half the time. Adding the step gives every
+/// connection at least `HANDSHAKE_TIMEOUT_MS`, and drops it at most 0.5 s later.
+const ACTIX_CLOCK_STEP: Duration = Duration::from_millis(500);
 
 /// A bound, not yet running server.
 pub struct Application {
@@ -153,7 +165,7 @@ impl Application {
         })
         .on_connect(transport::on_connect)
         .client_disconnect_timeout(config.close_linger)
-        .client_request_timeout(config.handshake_timeout)
+        .client_request_timeout(config.handshake_timeout + ACTIX_CLOCK_STEP)
         .disable_signals()
         .shutdown_timeout(config.shutdown_timeout.as_secs().max(1));
         if config.workers > 0 {

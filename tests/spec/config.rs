@@ -67,9 +67,13 @@ impl Binary {
         let (port, lines) = tokio::time::timeout(BINARY_DEADLINE, read_port(stderr))
             .await
             .expect("hubbub logged its address within the deadline");
+        // Each line goes to the test's captured output, which libtest shows only when
+        // the test fails: the server's side of a failure, for free.
         actix_web::rt::spawn(async move {
             let mut lines = lines;
-            while let Ok(Some(_)) = lines.next_line().await {}
+            while let Ok(Some(line)) = lines.next_line().await {
+                eprintln!("[hubbub {port}] {line}");
+            }
         });
         Binary { child, port }
     }
