@@ -56,6 +56,27 @@ async fn refused(client: &mut Client, frame: Value) {
     assert!(reply["message"].as_str().is_some_and(|m| !m.is_empty()));
 }
 
+/// An upgrade to `url` must be refused: its HTTP status, `Retry-After` and JSON body.
+async fn refused_upgrade(url: &str) -> (u16, Option<String>, Value) {
+    let attempt = tokio::time::timeout(DEADLINE, tokio_tungstenite::connect_async(url))
+        .await
+        .expect("an answer to the upgrade in time");
+    match attempt {
+        Err(tokio_tungstenite::tungstenite::Error::Http(response)) => {
+            let retry_after = response
+                .headers()
+                .get("Retry-After")
+                .and_then(|value| value.to_str().ok())
+                .map(str::to_string);
+            let body = response.body().clone().unwrap_or_default();
+            let body = serde_json::from_slice(&body).unwrap_or(Value::Null);
+            (response.status().as_u16(), retry_after, body)
+        }
+        Err(other) => panic!("expected an HTTP refusal of {url}, got {other}"),
+        Ok(_) => panic!("expected the upgrade to {url} to be refused, it was accepted"),
+    }
+}
+
 /// A non-JSON text is still answered with `echo`, as the next event: the connection is
 /// open and nothing else was queued for it.
 async fn still_echoes(client: &mut Client, text: &str) {
@@ -129,6 +150,12 @@ async fn while_redis_is_down_commands_get_unavailable_and_once_back_seq_goes_on(
             .is_ok_and(|seconds| seconds.parse::<u64>().is_ok()),
         "Retry-After in seconds: {retry_after:?}"
     );
+    // A new connection cannot be entered in the cluster's directory (nobody could
+    // whisper to it): refused with 503 before the upgrade, told when to retry.
+    let (status, retry_after, body) = refused_upgrade(&b.ws_url("/ws?name=dan")).await;
+    assert_eq!(status, 503, "an upgrade while Redis is down: {body}");
+    assert_eq!(body["error"], "unavailable", "{body}");
+    assert!(retry_after.is_some(), "a 503 upgrade says when to retry");
     // Connections stay open and get nothing else (no message from a refused say).
     still_echoes(&mut ann, "still here?").await;
     still_echoes(&mut bob, "me too").await;
