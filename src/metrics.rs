@@ -31,12 +31,13 @@
 //! - per connection: one add when it opens, one subtraction when it closes, one add
 //!   when it ends (`disconnects[reason]`); per refused upgrade, one add.
 //!
-//! # Reserved: the cluster store
+//! # A cluster node
 //!
-//! A cluster's backend will keep the room state in a shared store. Its families belong
-//! here, under these names, and are not emitted until that backend exists:
-//! `hubbub_store_round_trip_seconds` (histogram, label `op`: the backend call) and
-//! `hubbub_store_errors_total` (counter, label `op`).
+//! With `REDIS_URL` set the scrape also has the cluster thread's counts
+//! ([`ClusterCounters`], added to by that thread alone): `hubbub_store_errors_total`
+//! (label `op`), `hubbub_cluster_subscriber_reconnects_total`,
+//! `hubbub_cluster_rooms_rebuilt_total` and `hubbub_cluster_nodes_reaped_total`. The name
+//! `hubbub_store_round_trip_seconds` (histogram, label `op`) stays reserved.
 
 use std::{
     fmt::Write,
@@ -50,6 +51,7 @@ use std::{
 use hubbub_core::{Command, Counts};
 
 use crate::{
+    cluster::{ClusterCounters, ClusterTotals, StoreOp},
     protocol::{ErrorCode, Inbound, LeaveReason},
     stats::StatsView,
 };
@@ -166,6 +168,9 @@ const MAILBOX_DELAY_BUCKETS: [(u64, &str); 13] = [
 pub struct Metrics {
     /// Locked when a thread registers and when a scrape reads, never to count.
     threads: Mutex<Vec<Arc<Counters>>>,
+    /// A cluster node's counts of its life with Redis; `None` on one node alone, whose
+    /// scrape then has no cluster families.
+    cluster: Option<Arc<ClusterCounters>>,
 }
 
 /// One thread's counters, atomics only ever added to (the open-connection gauge also
@@ -216,6 +221,14 @@ fn add(counter: &AtomicU64, amount: u64) {
 }
 
 impl Metrics {
+    /// A cluster node's metrics: these families, and those of `cluster`.
+    pub(crate) fn for_cluster(cluster: Arc<ClusterCounters>) -> Self {
+        Self {
+            cluster: Some(cluster),
+            ..Self::default()
+        }
+    }
+
     /// Counters for one thread (or one actor) to add to, summed into every scrape.
     pub(crate) fn thread_counters(&self) -> Arc<Counters> {
         let counters = Arc::new(Counters::default());
@@ -388,8 +401,42 @@ impl Metrics {
         let seconds = totals.mailbox_delay_nanos as f64 / 1e9;
         out.sample(&format!("{name}_sum"), None, seconds);
         out.sample(&format!("{name}_count"), None, cumulative);
+        if let Some(cluster) = &self.cluster {
+            render_cluster(&mut out, cluster.totals());
+        }
         out.0
     }
+}
+
+/// The cluster's families (see [`ClusterCounters`]).
+fn render_cluster(out: &mut Exposition, totals: ClusterTotals) {
+    out.family(
+        "hubbub_store_errors_total",
+        "counter",
+        "Calls to the cluster's Redis that failed or went unanswered by their deadline, by op.",
+    );
+    for op in StoreOp::ALL {
+        out.sample(
+            "hubbub_store_errors_total",
+            Some(("op", op.as_str())),
+            totals.store_errors[op as usize],
+        );
+    }
+    out.counter(
+        "hubbub_cluster_subscriber_reconnects_total",
+        "Subscriber connections to Redis replaced after closing, being cut off or going silent.",
+        totals.subscriber_reconnects,
+    );
+    out.counter(
+        "hubbub_cluster_rooms_rebuilt_total",
+        "Rooms found rebuilt in Redis with a new epoch; their members on this node got resync.",
+        totals.rooms_rebuilt,
+    );
+    out.counter(
+        "hubbub_cluster_nodes_reaped_total",
+        "Other nodes this node found silent for NODE_TIMEOUT_MS and reaped.",
+        totals.nodes_reaped,
+    );
 }
 
 impl Counters {

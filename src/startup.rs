@@ -14,7 +14,7 @@ use actix_web::{dev::ServerHandle, middleware, web, App, HttpServer};
 use crate::{
     admission::Admission,
     auth::Verifier,
-    cluster::{self, ClusterSettings},
+    cluster::{self, ClusterCounters, ClusterSettings},
     config::Config,
     hub::{
         backend::{InMemory, RoomBackend},
@@ -73,6 +73,7 @@ impl Application {
             let backend = InMemory::new(config.room_rules());
             return Self::build_with_backend(config, listener, Box::new(backend));
         };
+        let counters = Arc::new(ClusterCounters::default());
         let (backend, ids) = cluster::start(ClusterSettings {
             url,
             url_for_logs: config.redis_url_for_logs().unwrap_or_default(),
@@ -82,12 +83,14 @@ impl Application {
             rules: config.room_rules(),
             member_count_interval: config.member_count_interval,
             log_len: config.redis_log_len,
+            counters: counters.clone(),
         })?;
         Self::build_with_parts(
             config,
             listener,
             Box::new(backend),
             MemberIds::from_cluster(ids),
+            Metrics::for_cluster(counters),
         )
     }
 
@@ -102,7 +105,13 @@ impl Application {
         listener: TcpListener,
         backend: Box<dyn RoomBackend>,
     ) -> io::Result<Self> {
-        Self::build_with_parts(config, listener, backend, MemberIds::starting_now())
+        Self::build_with_parts(
+            config,
+            listener,
+            backend,
+            MemberIds::starting_now(),
+            Metrics::default(),
+        )
     }
 
     fn build_with_parts(
@@ -110,6 +119,7 @@ impl Application {
         listener: TcpListener,
         backend: Box<dyn RoomBackend>,
         ids: MemberIds,
+        metrics: Metrics,
     ) -> io::Result<Self> {
         let port = listener.local_addr()?.port();
         let tls = config
@@ -118,7 +128,7 @@ impl Application {
             .map(|files| tls::start(files, config.tls_reload_interval))
             .transpose()
             .map_err(|err| io::Error::new(io::ErrorKind::InvalidInput, err))?;
-        let metrics = Arc::new(Metrics::default());
+        let metrics = Arc::new(metrics);
         let hub = Hub::new(
             backend,
             metrics.thread_counters(),

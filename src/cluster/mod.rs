@@ -14,6 +14,7 @@
 //! - `entry.rs`: what the scripts publish, parsed;
 //! - `ids.rs`: member ids in blocks from Redis.
 
+mod counters;
 mod entry;
 mod ids;
 mod node;
@@ -31,6 +32,7 @@ use hubbub_core::{
 };
 use tokio::sync::{mpsc, oneshot};
 
+pub use counters::{ClusterCounters, ClusterTotals, StoreOp};
 pub use entry::Record;
 pub use ids::IdBlocks;
 
@@ -65,6 +67,8 @@ pub struct ClusterSettings {
     pub member_count_interval: Duration,
     /// Entries kept per room for nodes catching up after a lost connection.
     pub log_len: usize,
+    /// What the node counts for `/metrics`.
+    pub counters: Arc<ClusterCounters>,
 }
 
 /// The hub's side of the cluster: every ask goes to the node task, in order.

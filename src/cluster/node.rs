@@ -35,7 +35,7 @@ use super::{
     entry::{self, Entry, Record},
     ids::{IdBlocks, Registration},
     scripts::{node_command, RoomCall, RoomRules, Scripts, NODE_LUA, ROOM_LUA},
-    ClusterSettings,
+    ClusterSettings, StoreOp,
 };
 use crate::{
     hub::backend::{Delivery, Unavailable},
@@ -193,6 +193,25 @@ enum Call {
     Resume(RoomName),
     /// Nothing to do with the reply but notice a failure.
     Plain,
+}
+
+impl Call {
+    /// What `hubbub_store_errors_total` counts this call's failure as.
+    fn op(&self) -> StoreOp {
+        match self {
+            Call::Ask(_) => StoreOp::Ask,
+            Call::Departure { .. } => StoreOp::Departure,
+            Call::Publish { .. } => StoreOp::Publish,
+            Call::Kick(_) => StoreOp::Kick,
+            Call::RoomsView { .. } | Call::RoomView { .. } => StoreOp::Listing,
+            Call::Ids => StoreOp::Ids,
+            Call::Registered(_) => StoreOp::Register,
+            Call::Resume(_) => StoreOp::Resume,
+            Call::Beat | Call::Lost | Call::Reaped(_) | Call::Sweep | Call::Plain => {
+                StoreOp::Upkeep
+            }
+        }
+    }
 }
 
 /// One pipeline of calls on its way: their replies, in order.
@@ -494,6 +513,7 @@ impl Node {
                         Ok(stream) => {
                             subscriber = Some(stream);
                             self.ping_seen = Instant::now();
+                            self.settings.counters.subscriber_reconnected();
                             log::info!("cluster: subscribed to Redis again; catching up");
                             self.recover();
                         }
@@ -1107,6 +1127,7 @@ impl Node {
     }
 
     fn failed(&mut self, call: Call) {
+        self.settings.counters.store_error(call.op());
         match call {
             Call::Ask(ask) => self.resolve_unavailable(ask),
             Call::Departure { room, id, why } => self.departures_due.push_back((room, id, why)),
@@ -1231,6 +1252,7 @@ impl Node {
             };
             let name = text(name);
             log::warn!("cluster: node {name} was not heard from for NODE_TIMEOUT_MS: its members leave as node_lost");
+            self.settings.counters.node_reaped();
             for room in rooms {
                 if let Ok(room) = RoomName::parse(&text(room)) {
                     let cmd = self.room_call(&room, "reap", None, None, &name, "");
@@ -1259,6 +1281,7 @@ impl Node {
             .map(|(a, _)| *a)
             .collect();
         for ask in late {
+            self.settings.counters.store_error(StoreOp::Ask);
             self.resolve_unavailable(ask);
         }
     }
@@ -1548,6 +1571,7 @@ impl Node {
         };
         if rebuilt {
             log::warn!("cluster: room {room} was rebuilt from Redis (epoch {epoch}, seq {seq}); its members here get resync");
+            self.settings.counters.room_rebuilt();
             let mut effects = Effects::new();
             let ids: Vec<MemberId> = self
                 .locals

@@ -31,15 +31,15 @@ const FAMILIES: &[(&str, &str)] = &[
 
 /// One scrape of `/metrics`: the text, and each series (its name and labels as written)
 /// with its value.
-struct Scrape {
-    text: String,
+pub(crate) struct Scrape {
+    pub(crate) text: String,
     series: HashMap<String, f64>,
 }
 
 impl Scrape {
     /// The value of `series` (e.g. `hubbub_disconnects_total{reason="slow"}`), which
     /// must be in the scrape.
-    fn value(&self, series: &str) -> f64 {
+    pub(crate) fn value(&self, series: &str) -> f64 {
         match self.series.get(series) {
             Some(value) => *value,
             None => panic!("no {series} in /metrics:\n{}", self.text),
@@ -47,7 +47,7 @@ impl Scrape {
     }
 }
 
-async fn scrape(app: &TestApp) -> Scrape {
+pub(crate) async fn scrape(app: &TestApp) -> Scrape {
     let response = app.get_raw("/metrics").await;
     assert_eq!(response.status, 200);
     assert!(
@@ -421,7 +421,7 @@ async fn rate_limited_messages_are_counted_with_their_error_frames() {
 }
 
 /// `promtool` on `PATH`, if it is installed.
-fn promtool() -> Option<PathBuf> {
+pub(crate) fn promtool() -> Option<PathBuf> {
     let path = std::env::var_os("PATH")?;
     std::env::split_paths(&path)
         .map(|dir| dir.join("promtool"))
@@ -430,7 +430,7 @@ fn promtool() -> Option<PathBuf> {
 
 /// What `promtool check metrics` says about `text` on its stdin: its exit status and
 /// everything it wrote (nothing, when the text is clean).
-async fn promtool_check(promtool: &PathBuf, text: &str) -> (bool, String) {
+pub(crate) async fn promtool_check(promtool: &PathBuf, text: &str) -> (bool, String) {
     let mut child = tokio::process::Command::new(promtool)
         .args(["check", "metrics"])
         .stdin(Stdio::piped())

@@ -96,6 +96,17 @@ async fn a_killed_nodes_members_leave_every_room_as_node_lost_once_and_alike_eve
         departures(&mut ann, lost.len(), killed, deadline),
         departures(&mut bob, lost.len(), killed, deadline),
     );
+    // The lost node was reaped, and a survivor counted it.
+    let mut reaped = 0.0;
+    for node in [&a, &b] {
+        reaped += crate::metrics::scrape(node)
+            .await
+            .value("hubbub_cluster_nodes_reaped_total");
+    }
+    assert!(
+        reaped >= 1.0,
+        "hubbub_cluster_nodes_reaped_total on the survivors"
+    );
     for (name, saw) in [("ann", &ann_saw), ("bob", &bob_saw)] {
         for (event, after) in saw.iter() {
             eprintln!(

@@ -17,7 +17,10 @@ use super::{
     nodes::{assert_in_order, join, messages_on, next_event_by, quiet, say_until_served},
     who, Cluster, Persistence,
 };
-use crate::helpers::{Client, DEADLINE};
+use crate::{
+    helpers::{Client, DEADLINE},
+    metrics::{promtool, promtool_check, scrape},
+};
 
 /// How long the nodes may take to be served again once Redis answers.
 const BACK_WITHIN: Duration = Duration::from_secs(10);
@@ -112,6 +115,12 @@ async fn while_redis_is_down_commands_get_unavailable_and_once_back_seq_goes_on(
         assert_eq!(bob.expect("message").await["seq"], i);
     }
 
+    let healthy = scrape(&a).await;
+    for op in ["ask", "publish"] {
+        let series = format!("hubbub_store_errors_total{{op=\"{op}\"}}");
+        assert_eq!(healthy.value(&series), 0.0, "{series} before Redis stopped");
+    }
+
     cluster.redis.stop().await;
     let down = Instant::now();
     refused(
@@ -156,6 +165,19 @@ async fn while_redis_is_down_commands_get_unavailable_and_once_back_seq_goes_on(
     assert_eq!(status, 503, "an upgrade while Redis is down: {body}");
     assert_eq!(body["error"], "unavailable", "{body}");
     assert!(retry_after.is_some(), "a 503 upgrade says when to retry");
+    // What Redis did not take is counted, by what it was, in a valid exposition.
+    let counted = scrape(&a).await;
+    for op in ["ask", "publish"] {
+        let series = format!("hubbub_store_errors_total{{op=\"{op}\"}}");
+        assert!(
+            counted.value(&series) >= 1.0,
+            "{series} while Redis is down"
+        );
+    }
+    if let Some(promtool) = promtool() {
+        let (clean, said) = promtool_check(&promtool, &counted.text).await;
+        assert!(clean, "promtool on a cluster node's /metrics: {said}");
+    }
     // Connections stay open and get nothing else (no message from a refused say).
     still_echoes(&mut ann, "still here?").await;
     still_echoes(&mut bob, "me too").await;
@@ -225,6 +247,16 @@ async fn redis_back_empty_gives_a_new_epoch_a_resync_and_keeps_who_is_connected(
         assert_eq!(bob.expect("message").await["seq"], i);
     }
 
+    for node in [&a, &b] {
+        let before = scrape(node).await;
+        for series in [
+            "hubbub_cluster_rooms_rebuilt_total",
+            "hubbub_cluster_subscriber_reconnects_total",
+        ] {
+            assert_eq!(before.value(series), 0.0, "{series} before the restart");
+        }
+    }
+
     // Back without its data: as a Redis that lost it.
     cluster.redis.restart().await;
     let back = Instant::now();
@@ -250,6 +282,16 @@ async fn redis_back_empty_gives_a_new_epoch_a_resync_and_keeps_who_is_connected(
         (&resyncs[1]["epoch"], &resyncs[1]["seq"]),
         "one new epoch for the room on both nodes"
     );
+    // Each node counts the room it found rebuilt and the subscriber it replaced.
+    for node in [&a, &b] {
+        let after = scrape(node).await;
+        for series in [
+            "hubbub_cluster_rooms_rebuilt_total",
+            "hubbub_cluster_subscriber_reconnects_total",
+        ] {
+            assert!(after.value(series) >= 1.0, "{series} after the restart");
+        }
+    }
     let new_epoch = resyncs[0]["epoch"].clone();
     let from_seq = resyncs[0]["seq"].as_u64().expect("seq");
 
