@@ -48,6 +48,12 @@ use crate::{
 /// Where a publish's outcome goes: the message (or why not), or `Unavailable`.
 pub type PublishReply =
     oneshot::Sender<Result<Result<(Arc<ChatMessage>, Effects), PublishRefused>, Unavailable>>;
+/// Where a kick's outcome goes.
+pub type KickReply = oneshot::Sender<Result<Result<Effects, NotAMember>, Unavailable>>;
+/// Where a page of `GET /api/rooms` goes.
+pub type RoomsReply = oneshot::Sender<Result<RoomsView, Unavailable>>;
+/// Where a page of `GET /api/rooms/{room}` goes (`None`: no such room).
+pub type RoomReply = oneshot::Sender<Result<Option<RoomView>, Unavailable>>;
 
 /// What the hub asks of the cluster (through `ClusterBackend`).
 pub enum Ask {
@@ -80,18 +86,18 @@ pub enum Ask {
     Kick {
         room: RoomName,
         id: MemberId,
-        reply: oneshot::Sender<Result<Result<Effects, NotAMember>, Unavailable>>,
+        reply: KickReply,
     },
     RoomsView {
         after: Option<RoomName>,
         limit: PageLimit,
-        reply: oneshot::Sender<Result<RoomsView, Unavailable>>,
+        reply: RoomsReply,
     },
     RoomView {
         room: RoomName,
         after: Option<MemberId>,
         limit: PageLimit,
-        reply: oneshot::Sender<Result<Option<RoomView>, Unavailable>>,
+        reply: RoomReply,
     },
     /// The server is stopping: finish what is out, then say so to the cluster.
     Leave {
@@ -172,16 +178,16 @@ enum Call {
         text: String,
         reply: PublishReply,
     },
-    Kick(oneshot::Sender<Result<Result<Effects, NotAMember>, Unavailable>>),
+    Kick(KickReply),
     RoomsView {
         limit: PageLimit,
-        reply: oneshot::Sender<Result<RoomsView, Unavailable>>,
+        reply: RoomsReply,
     },
     RoomView {
         room: RoomName,
         after: Option<MemberId>,
         limit: PageLimit,
-        reply: oneshot::Sender<Result<Option<RoomView>, Unavailable>>,
+        reply: RoomReply,
     },
     Beat,
     Lost,
@@ -1127,7 +1133,11 @@ impl Node {
     }
 
     fn failed(&mut self, call: Call) {
-        self.settings.counters.store_error(call.op());
+        // An ask is counted where it is answered `unavailable`: once, whether its
+        // deadline or its failure came first.
+        if !matches!(call, Call::Ask(_)) {
+            self.settings.counters.store_error(call.op());
+        }
         match call {
             Call::Ask(ask) => self.resolve_unavailable(ask),
             Call::Departure { room, id, why } => self.departures_due.push_back((room, id, why)),
@@ -1281,7 +1291,6 @@ impl Node {
             .map(|(a, _)| *a)
             .collect();
         for ask in late {
-            self.settings.counters.store_error(StoreOp::Ask);
             self.resolve_unavailable(ask);
         }
     }
@@ -1290,6 +1299,7 @@ impl Node {
         let Some(pending) = self.pending.remove(&ask) else {
             return;
         };
+        self.settings.counters.store_error(StoreOp::Ask);
         self.finish(&pending);
         let error = unavailable();
         let mut effects = Effects::new();

@@ -18,7 +18,7 @@ use super::{
     who, Cluster, Persistence,
 };
 use crate::{
-    helpers::{Client, DEADLINE},
+    helpers::{Client, TestApp, DEADLINE},
     metrics::{promtool, promtool_check, scrape},
 };
 
@@ -57,6 +57,39 @@ async fn refused(client: &mut Client, frame: Value) {
         "{frame} while Redis is down: {reply}"
     );
     assert!(reply["message"].as_str().is_some_and(|m| !m.is_empty()));
+}
+
+/// Two nodes, ann on `a` and bob on `b`, both in `lobby`, after ann said `says`
+/// messages both heard with `seq` 1, 2, ...
+struct InLobby {
+    a: TestApp,
+    b: TestApp,
+    ann: Client,
+    bob: Client,
+    /// The room's epoch, from bob's `joined`.
+    epoch: Value,
+}
+
+async fn in_lobby(cluster: &Cluster, says: u64) -> InLobby {
+    let a = cluster.node().await;
+    let b = cluster.node().await;
+    let mut ann = a.connect("?name=ann").await;
+    let mut bob = b.connect("?name=bob").await;
+    join(&mut ann, "lobby", &mut []).await;
+    let bob_joined = join(&mut bob, "lobby", &mut [&mut ann]).await;
+    for i in 1..=says {
+        ann.send(json!({"type": "say", "room": "lobby", "text": format!("before {i}")}))
+            .await;
+        assert_eq!(ann.expect("message").await["seq"], i);
+        assert_eq!(bob.expect("message").await["seq"], i);
+    }
+    InLobby {
+        a,
+        b,
+        ann,
+        bob,
+        epoch: bob_joined["epoch"].clone(),
+    }
 }
 
 /// An upgrade to `url` must be refused: its HTTP status, `Retry-After` and JSON body.
@@ -101,19 +134,13 @@ async fn while_redis_is_down_commands_get_unavailable_and_once_back_seq_goes_on(
     else {
         return;
     };
-    let a = cluster.node().await;
-    let b = cluster.node().await;
-    let mut ann = a.connect("?name=ann").await;
-    let mut bob = b.connect("?name=bob").await;
-    join(&mut ann, "lobby", &mut []).await;
-    let bob_joined = join(&mut bob, "lobby", &mut [&mut ann]).await;
-    let epoch = bob_joined["epoch"].clone();
-    for i in 1..=3 {
-        ann.send(json!({"type": "say", "room": "lobby", "text": format!("before {i}")}))
-            .await;
-        assert_eq!(ann.expect("message").await["seq"], i);
-        assert_eq!(bob.expect("message").await["seq"], i);
-    }
+    let InLobby {
+        a,
+        b,
+        mut ann,
+        mut bob,
+        epoch,
+    } = in_lobby(&cluster, 3).await;
 
     let healthy = scrape(&a).await;
     for op in ["ask", "publish"] {
@@ -233,19 +260,13 @@ async fn redis_back_empty_gives_a_new_epoch_a_resync_and_keeps_who_is_connected(
     let Some(mut cluster) = Cluster::start_with("redis_back_empty", Persistence::None).await else {
         return;
     };
-    let a = cluster.node().await;
-    let b = cluster.node().await;
-    let mut ann = a.connect("?name=ann").await;
-    let mut bob = b.connect("?name=bob").await;
-    join(&mut ann, "lobby", &mut []).await;
-    let bob_joined = join(&mut bob, "lobby", &mut [&mut ann]).await;
-    let old_epoch = bob_joined["epoch"].clone();
-    for i in 1..=2 {
-        ann.send(json!({"type": "say", "room": "lobby", "text": format!("before {i}")}))
-            .await;
-        assert_eq!(ann.expect("message").await["seq"], i);
-        assert_eq!(bob.expect("message").await["seq"], i);
-    }
+    let InLobby {
+        a,
+        b,
+        mut ann,
+        mut bob,
+        epoch: old_epoch,
+    } = in_lobby(&cluster, 2).await;
 
     for node in [&a, &b] {
         let before = scrape(node).await;
