@@ -229,6 +229,9 @@ const READ_BATCH: usize = 256;
 /// Calls sent in one pipeline at most.
 const BATCH_MAX: usize = 1024;
 
+/// Asks taken from the hub in one go at most, before the pipeline goes out.
+const ASK_BATCH: usize = BATCH_MAX;
+
 pub struct Node {
     settings: ClusterSettings,
     rules: RoomRules,
@@ -437,7 +440,20 @@ impl Node {
         loop {
             tokio::select! {
                 ask = asks.recv() => match ask {
-                    Some(ask) => self.handle_ask(ask),
+                    Some(ask) => {
+                        self.handle_ask(ask);
+                        // And every ask already sent, into the same pipeline. The hub
+                        // hands over a bag's asks at once; a pipeline for the first
+                        // alone would hold the rest back for a round trip, and split a
+                        // burst of says into bursts of deliveries that each write every
+                        // connection again, with fewer frames per write.
+                        for _ in 0..ASK_BATCH {
+                            match asks.try_recv() {
+                                Ok(ask) => self.handle_ask(ask),
+                                Err(_) => break,
+                            }
+                        }
+                    }
                     None => break,
                 },
                 Some(registration) = directory.recv() => {
