@@ -11,6 +11,12 @@
 #   BENCH_QUICK=1 scripts/bench-cluster.sh    # 3 repeats of 2 s (~2 min)
 #   BENCH_CLUSTER=1 scripts/bench.sh          # the same, through bench.sh
 #
+#   A before/after of a change to the cluster: BENCH_BASELINE (a folder with a release
+#   `hubbub` built from an earlier commit) adds that build's cluster as
+#   lat-cross@baseline, fan-cluster@baseline and even-cluster@baseline, interleaved:
+#     git worktree add /tmp/base <commit> && cargo build --release --manifest-path /tmp/base/Cargo.toml
+#     BENCH_BASELINE=/tmp/base/target/release scripts/bench-cluster.sh
+#
 # What it measures (`hubbub-bench fanout`, 64-byte texts):
 #   latency  a room of 10, 1 publisher at BENCH_RATE (1,000) messages/s: one node (no
 #            REDIS_URL) / cluster, everyone on node A / cluster, the publisher on A and
@@ -34,7 +40,8 @@
 # BENCH_RATE, BENCH_FANOUT_RATE, BENCH_WINDOW (16: the fan-out publisher's messages in
 # flight), BENCH_MEMBERS (1000), BENCH_ONLY (run labels,
 # comma-separated: lat-single, lat-same, lat-cross, fan-single, fan-cluster,
-# fan-broadcast, fan-relay, even-single, even-cluster), BENCH_OUT (default target/bench: cluster.jsonl,
+# fan-broadcast, fan-relay, even-single, even-cluster, and with BENCH_BASELINE the
+# same with @baseline), BENCH_BASELINE (above), BENCH_OUT (default target/bench: cluster.jsonl,
 # cluster.md, logs). Needs redis-server (Debian's package), python3 and, for pinning,
 # taskset.
 set -euo pipefail
@@ -73,16 +80,19 @@ ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 PIDS=()
 NODE_URLS=()
 
-# start_node KIND NAME [VAR=value ...]: $BIN/KIND (hubbub or peer_relay) on a free port,
-# pinned with the servers; appends to PIDS and NODE_URLS.
+# start_node KIND NAME [VAR=value ...]: $BIN/KIND (hubbub, peer_broadcast or peer_relay;
+# baseline: $BASELINE/hubbub) on a free port, pinned with the servers; appends to PIDS
+# and NODE_URLS.
 start_node() {
-    local kind=$1 name=$2 port log
+    local kind=$1 name=$2 port log binary
     shift 2
     port=$(free_port)
     log="$OUT/logs/cluster-$kind-$name-$port.log"
+    binary="$BIN/$kind"
+    [ "$kind" = baseline ] && binary="$BASELINE/hubbub"
     local settings=(PORT="$port" RUST_LOG=warn)
-    [ "$kind" = hubbub ] && settings+=("${LOAD_TEST_SETTINGS[@]}")
-    env "${settings[@]}" "$@" "${PIN_SERVER[@]}" "$BIN/$kind" >"$log" 2>&1 &
+    case "$kind" in hubbub | baseline) settings+=("${LOAD_TEST_SETTINGS[@]}") ;; esac
+    env "${settings[@]}" "$@" "${PIN_SERVER[@]}" "$binary" >"$log" 2>&1 &
     SERVER_PID=$!
     wait_until_listening "$port" "$log" "$kind $name"
     PIDS+=("$SERVER_PID")
@@ -103,8 +113,9 @@ stop_all() {
 trap stop_all EXIT
 
 # setup SHAPE: starts what SHAPE needs. single: one hubbub without REDIS_URL; cluster:
-# Redis and hubbub nodes a and b; broadcast: one peer_broadcast (what the relay adds
-# Redis to); relay: Redis and two peer_relay instances.
+# Redis and hubbub nodes a and b; baseline: the same with BENCH_BASELINE's build;
+# broadcast: one peer_broadcast (what the relay adds Redis to); relay: Redis and two
+# peer_relay instances.
 setup() {
     case "$1" in
         single)
@@ -113,10 +124,12 @@ setup() {
         broadcast)
             start_node peer_broadcast a
             ;;
-        cluster)
+        cluster | baseline)
+            local kind=hubbub
+            [ "$1" = baseline ] && kind=baseline
             start_redis "$OUT/logs/cluster-redis.log"
-            start_node hubbub a REDIS_URL="$REDIS_URL" NODE_ID=a
-            start_node hubbub b REDIS_URL="$REDIS_URL" NODE_ID=b
+            start_node "$kind" a REDIS_URL="$REDIS_URL" NODE_ID=a
+            start_node "$kind" b REDIS_URL="$REDIS_URL" NODE_ID=b
             ;;
         relay)
             start_redis "$OUT/logs/cluster-redis.log"
@@ -169,6 +182,18 @@ RUNS=(
     'measure even-single single one "${EVEN[@]}"'
     'measure even-cluster cluster split "${EVEN[@]}"'
 )
+BASELINE=${BENCH_BASELINE:-}
+if [ -n "$BASELINE" ]; then
+    if [ ! -x "$BASELINE/hubbub" ]; then
+        echo "bench-cluster: BENCH_BASELINE=$BASELINE holds no hubbub binary" >&2
+        exit 2
+    fi
+    RUNS+=(
+        'measure lat-cross@baseline baseline cross "${LATENCY[@]}"'
+        'measure fan-cluster@baseline baseline split "${FANOUT[@]}"'
+        'measure even-cluster@baseline baseline split "${EVEN[@]}"'
+    )
+fi
 # BENCH_ONLY (labels, comma-separated, e.g. fan-single,fan-relay): only those runs.
 if [ -n "${BENCH_ONLY:-}" ]; then
     kept=()
@@ -294,6 +319,22 @@ even_row("of which Redis (%)", "server_cpu_pct_each", index=2)
 even_row("p50 latency (ms)", "p50_us", scale=ms)
 even_row("p99 latency (ms)", "p99_us", scale=ms)
 even_row("load generator CPU (%)", "client_cpu_pct")
+
+if any(r.get("label", "").endswith("@baseline") for r in runs):
+    print("\nThe cluster, this build against the baseline build (BENCH_BASELINE), in the same run:\n")
+    print("| | baseline | this build | this / baseline |")
+    print("|---|---|---|---|")
+    for what, label, field, scale in (
+        ("flat out: deliveries/s", "fan-cluster", "deliveries_per_s", 1.0),
+        ("flat out: server CPU per delivery (us), all processes", "fan-cluster", "cpu_us_per_delivery", 1.0),
+        ("flat out: p99 latency (ms)", "fan-cluster", "p99_us", ms),
+        (f"at {int(float(fanout_rate)):,} messages/s: server CPU per delivery (us)", "even-cluster",
+         "cpu_us_per_delivery", 1.0),
+        ("latency, cross node: p50 (ms)", "lat-cross", "p50_us", ms),
+        ("latency, cross node: p99 (ms)", "lat-cross", "p99_us", ms),
+    ):
+        base, now = stats(f"{label}@baseline", field, scale), stats(label, field, scale)
+        print(f"| {what} | {cell(base)} | {cell(now)} | {ratio(now, base)} |")
 PY
 cat "$OUT/cluster.md"
 echo
