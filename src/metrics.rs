@@ -36,8 +36,9 @@
 //! With `REDIS_URL` set the scrape also has the cluster thread's counts
 //! ([`ClusterCounters`], added to by that thread alone): `hubbub_store_errors_total`
 //! (label `op`), `hubbub_cluster_subscriber_reconnects_total`,
-//! `hubbub_cluster_rooms_rebuilt_total` and `hubbub_cluster_nodes_reaped_total`. The name
-//! `hubbub_store_round_trip_seconds` (histogram, label `op`) stays reserved.
+//! `hubbub_cluster_rooms_rebuilt_total`, `hubbub_cluster_nodes_reaped_total` and the
+//! histogram `hubbub_store_round_trip_seconds`: one observation per pipeline (one
+//! clock read when it goes, one when its answers are in), not per call.
 
 use std::{
     fmt::Write,
@@ -141,10 +142,11 @@ const DISCONNECT_REASONS: [LeaveReason; 3] = [
     LeaveReason::Slow,
 ];
 
-/// Upper bounds of the mailbox delay's buckets: in nanoseconds to compare, in seconds
-/// as exposed. From 100 µs (an idle hub) to 1 s (a hub far behind); 50 ms, the alert
-/// threshold the README suggests, is one of them.
-const MAILBOX_DELAY_BUCKETS: [(u64, &str); 13] = [
+/// Upper bounds of the latency histograms' buckets (the mailbox delay, a cluster's store
+/// round trip): in nanoseconds to compare, in seconds as exposed. From 100 µs (an idle
+/// hub, a pipeline to a Redis on the same machine) to 1 s (far behind); 50 ms, the
+/// alert threshold the README suggests, is one of them.
+pub(crate) const LATENCY_BUCKETS: [(u64, &str); 13] = [
     (100_000, "0.0001"),
     (250_000, "0.00025"),
     (500_000, "0.0005"),
@@ -208,10 +210,10 @@ pub struct Tally<T> {
     upgrades_refused: [T; UpgradeRefusal::ALL.len()],
     /// Messages on `/ws` dropped for being over the connection's rate.
     rate_limited: T,
-    /// The mailbox delay's observations by bucket of [`MAILBOX_DELAY_BUCKETS`] (not
+    /// The mailbox delay's observations by bucket of [`LATENCY_BUCKETS`] (not
     /// cumulative; the last is over every bound). Their total is the count, so a scrape
     /// never shows a count that disagrees with its buckets.
-    mailbox_delay_buckets: [T; MAILBOX_DELAY_BUCKETS.len() + 1],
+    mailbox_delay_buckets: [T; LATENCY_BUCKETS.len() + 1],
     /// The mailbox delays' sum, in nanoseconds.
     mailbox_delay_nanos: T,
 }
@@ -380,27 +382,12 @@ impl Metrics {
             totals.rate_limited,
         );
 
-        let name = "hubbub_hub_mailbox_delay_seconds";
-        out.family(
-            name,
-            "histogram",
+        out.histogram(
+            "hubbub_hub_mailbox_delay_seconds",
             "Time from a worker's first message into its empty mailbag to the hub handling that bag.",
+            &totals.mailbox_delay_buckets,
+            totals.mailbox_delay_nanos,
         );
-        let bucket = format!("{name}_bucket");
-        let mut cumulative = 0;
-        for (count, (_, bound)) in totals
-            .mailbox_delay_buckets
-            .iter()
-            .zip(MAILBOX_DELAY_BUCKETS.iter())
-        {
-            cumulative += count;
-            out.sample(&bucket, Some(("le", bound)), cumulative);
-        }
-        cumulative += totals.mailbox_delay_buckets[MAILBOX_DELAY_BUCKETS.len()];
-        out.sample(&bucket, Some(("le", "+Inf")), cumulative);
-        let seconds = totals.mailbox_delay_nanos as f64 / 1e9;
-        out.sample(&format!("{name}_sum"), None, seconds);
-        out.sample(&format!("{name}_count"), None, cumulative);
         if let Some(cluster) = &self.cluster {
             render_cluster(&mut out, cluster.totals());
         }
@@ -436,6 +423,12 @@ fn render_cluster(out: &mut Exposition, totals: ClusterTotals) {
         "hubbub_cluster_nodes_reaped_total",
         "Other nodes this node found silent for NODE_TIMEOUT_MS and reaped.",
         totals.nodes_reaped,
+    );
+    out.histogram(
+        "hubbub_store_round_trip_seconds",
+        "Time from a pipeline of calls going to the cluster's Redis to its answers, one per pipeline.",
+        &totals.round_trip_buckets,
+        totals.round_trip_nanos,
     );
 }
 
@@ -505,11 +498,7 @@ impl Counters {
 
     /// How long a mailbag waited between its first message and the hub.
     pub(crate) fn mailbox_delay(&self, waited: Duration) {
-        let nanos = u64::try_from(waited.as_nanos()).unwrap_or(u64::MAX);
-        let bucket = MAILBOX_DELAY_BUCKETS
-            .iter()
-            .position(|(bound, _)| nanos <= *bound)
-            .unwrap_or(MAILBOX_DELAY_BUCKETS.len());
+        let (bucket, nanos) = latency_bucket(waited);
         add(&self.mailbox_delay_buckets[bucket], 1);
         add(&self.mailbox_delay_nanos, nanos);
     }
@@ -580,6 +569,39 @@ impl Exposition {
         self.family(name, "counter", help);
         self.sample(name, None, value);
     }
+
+    /// A histogram over [`LATENCY_BUCKETS`]: `buckets` holds the observations of each
+    /// bucket alone (the last: over every bound), `nanos` their sum.
+    fn histogram(
+        &mut self,
+        name: &str,
+        help: &str,
+        buckets: &[u64; LATENCY_BUCKETS.len() + 1],
+        nanos: u64,
+    ) {
+        self.family(name, "histogram", help);
+        let bucket = format!("{name}_bucket");
+        let mut cumulative = 0;
+        for (count, (_, bound)) in buckets.iter().zip(LATENCY_BUCKETS.iter()) {
+            cumulative += count;
+            self.sample(&bucket, Some(("le", bound)), cumulative);
+        }
+        cumulative += buckets[LATENCY_BUCKETS.len()];
+        self.sample(&bucket, Some(("le", "+Inf")), cumulative);
+        self.sample(&format!("{name}_sum"), None, nanos as f64 / 1e9);
+        self.sample(&format!("{name}_count"), None, cumulative);
+    }
+}
+
+/// Which of [`LATENCY_BUCKETS`] (or the one past them) `took` falls in, and `took` in
+/// nanoseconds.
+pub(crate) fn latency_bucket(took: Duration) -> (usize, u64) {
+    let nanos = u64::try_from(took.as_nanos()).unwrap_or(u64::MAX);
+    let bucket = LATENCY_BUCKETS
+        .iter()
+        .position(|(bound, _)| nanos <= *bound)
+        .unwrap_or(LATENCY_BUCKETS.len());
+    (bucket, nanos)
 }
 
 #[cfg(test)]
@@ -621,6 +643,33 @@ mod tests {
     }
 
     #[test]
+    fn a_cluster_node_shows_its_store_round_trips() {
+        let cluster = Arc::new(ClusterCounters::default());
+        let metrics = Metrics::for_cluster(cluster.clone());
+        cluster.round_trip(Duration::from_micros(300));
+        cluster.round_trip(Duration::from_millis(60));
+        let text = metrics.render(None);
+        for line in [
+            "# TYPE hubbub_store_round_trip_seconds histogram",
+            "hubbub_store_round_trip_seconds_bucket{le=\"0.00025\"} 0",
+            "hubbub_store_round_trip_seconds_bucket{le=\"0.0005\"} 1",
+            "hubbub_store_round_trip_seconds_bucket{le=\"0.05\"} 1",
+            "hubbub_store_round_trip_seconds_bucket{le=\"0.1\"} 2",
+            "hubbub_store_round_trip_seconds_bucket{le=\"+Inf\"} 2",
+            "hubbub_store_round_trip_seconds_sum 0.0603",
+            "hubbub_store_round_trip_seconds_count 2",
+        ] {
+            assert!(text.lines().any(|l| l == line), "no {line:?} in\n{text}");
+        }
+        assert!(
+            !Metrics::default()
+                .render(None)
+                .contains("hubbub_store_round_trip_seconds"),
+            "one node alone has no cluster families"
+        );
+    }
+
+    #[test]
     fn a_scrape_adds_up_every_thread_and_a_gauge_follows_its_guard() {
         let metrics = Metrics::default();
         let (one, other) = (metrics.thread_counters(), metrics.thread_counters());
@@ -645,7 +694,8 @@ mod tests {
 
     #[test]
     fn every_family_has_help_and_type_and_every_series_starts_at_zero() {
-        let metrics = Metrics::default();
+        // A cluster node's: every family of one node's, and the cluster's.
+        let metrics = Metrics::for_cluster(Arc::default());
         let text = metrics.render(Some(Counts {
             members: 0,
             rooms: 0,
@@ -669,5 +719,7 @@ mod tests {
         }
         assert!(text.contains("hubbub_messages_received_total{type=\"plain\"} 0"));
         assert!(text.contains("hubbub_errors_sent_total{code=\"not_in_room\"} 0"));
+        assert!(text.contains("hubbub_store_errors_total{op=\"ask\"} 0"));
+        assert!(text.contains("hubbub_store_round_trip_seconds_count 0"));
     }
 }

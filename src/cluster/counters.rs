@@ -1,13 +1,19 @@
 //! What a cluster node counts of its life with Redis, for `GET /metrics`: the calls
 //! Redis did not answer, the subscriber connections it had to replace, the rooms it
-//! found rebuilt, the nodes it reaped. Until now these were only logged, and an operator
-//! alerting on a flaky Redis had nothing to scrape.
+//! found rebuilt, the nodes it reaped, and how long Redis takes to answer. Until now
+//! these were only logged, and an operator alerting on a flaky or slow Redis had
+//! nothing to scrape.
 //!
 //! One set per process, written by the cluster thread alone (so its adds never contend)
 //! and read by a scrape. Each family has a fixed set of series, exported from the start
 //! at 0, as every family in [`crate::metrics`] is.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::{
+    sync::atomic::{AtomicU64, Ordering},
+    time::Duration,
+};
+
+use crate::metrics::{latency_bucket, LATENCY_BUCKETS};
 
 /// A call to Redis, the values of `op` in `hubbub_store_errors_total`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -71,6 +77,10 @@ pub struct ClusterCounters {
     rooms_rebuilt: AtomicU64,
     /// Other nodes this node found lost and reaped.
     nodes_reaped: AtomicU64,
+    /// Pipelines answered, by bucket of [`LATENCY_BUCKETS`] (not cumulative; the last:
+    /// over every bound), and their round trips' sum in nanoseconds.
+    round_trip_buckets: [AtomicU64; LATENCY_BUCKETS.len() + 1],
+    round_trip_nanos: AtomicU64,
 }
 
 /// A snapshot of [`ClusterCounters`], for the exposition.
@@ -80,6 +90,8 @@ pub struct ClusterTotals {
     pub subscriber_reconnects: u64,
     pub rooms_rebuilt: u64,
     pub nodes_reaped: u64,
+    pub round_trip_buckets: [u64; LATENCY_BUCKETS.len() + 1],
+    pub round_trip_nanos: u64,
 }
 
 impl ClusterCounters {
@@ -99,6 +111,13 @@ impl ClusterCounters {
         self.nodes_reaped.fetch_add(1, Ordering::Relaxed);
     }
 
+    /// A pipeline's answers came `took` after it went.
+    pub(crate) fn round_trip(&self, took: Duration) {
+        let (bucket, nanos) = latency_bucket(took);
+        self.round_trip_buckets[bucket].fetch_add(1, Ordering::Relaxed);
+        self.round_trip_nanos.fetch_add(nanos, Ordering::Relaxed);
+    }
+
     pub fn totals(&self) -> ClusterTotals {
         let read = |counter: &AtomicU64| counter.load(Ordering::Relaxed);
         ClusterTotals {
@@ -106,6 +125,8 @@ impl ClusterCounters {
             subscriber_reconnects: read(&self.subscriber_reconnects),
             rooms_rebuilt: read(&self.rooms_rebuilt),
             nodes_reaped: read(&self.nodes_reaped),
+            round_trip_buckets: std::array::from_fn(|i| read(&self.round_trip_buckets[i])),
+            round_trip_nanos: read(&self.round_trip_nanos),
         }
     }
 }

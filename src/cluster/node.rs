@@ -253,6 +253,8 @@ pub struct Node {
     /// goes in the next pipeline (so a busy node sends bigger ones, not more).
     queue: Vec<(redis::Cmd, Call)>,
     in_flight: Option<Batch>,
+    /// When the pipeline out went (for `hubbub_store_round_trip_seconds`).
+    in_flight_since: Instant,
     /// Leaves of departed members that Redis did not take; sent again when it is back.
     departures_due: VecDeque<(RoomName, MemberId, LeaveReason)>,
     /// No reaping before this: after a start, or after this node last lost Redis, the
@@ -399,6 +401,7 @@ impl Node {
             next_ask: 1,
             queue: Vec::new(),
             in_flight: None,
+            in_flight_since: Instant::now(),
             departures_due: VecDeque::new(),
             grace_until: Instant::now() + settings.node_timeout,
             healthy: true,
@@ -488,6 +491,9 @@ impl Node {
                 },
                 (calls, replies) = in_flight(&mut self.in_flight) => {
                     self.in_flight = None;
+                    if replies.is_ok() {
+                        self.settings.counters.round_trip(self.in_flight_since.elapsed());
+                    }
                     self.handle_batch(calls, replies);
                 }
                 _ = beat.tick() => {
@@ -593,6 +599,7 @@ impl Node {
             calls.push(call);
         }
         let mut redis = self.redis.clone();
+        self.in_flight_since = Instant::now();
         self.in_flight = Some(Box::pin(async move {
             let replies = pipe.query_async::<Vec<Value>>(&mut redis).await;
             (calls, replies)

@@ -147,6 +147,14 @@ async fn while_redis_is_down_commands_get_unavailable_and_once_back_seq_goes_on(
         let series = format!("hubbub_store_errors_total{{op=\"{op}\"}}");
         assert_eq!(healthy.value(&series), 0.0, "{series} before Redis stopped");
     }
+    // The joins and says so far went to Redis in pipelines, each timed once.
+    let pipelines = healthy.value("hubbub_store_round_trip_seconds_count");
+    assert!(pipelines >= 1.0, "no store round trip counted");
+    assert_eq!(
+        healthy.value("hubbub_store_round_trip_seconds_bucket{le=\"+Inf\"}"),
+        pipelines
+    );
+    assert!(healthy.value("hubbub_store_round_trip_seconds_sum") > 0.0);
 
     cluster.redis.stop().await;
     let down = Instant::now();
