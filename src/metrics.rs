@@ -274,18 +274,18 @@ impl Metrics {
         let totals = self.totals();
         let mut out = Exposition(String::with_capacity(8 * 1024));
 
-        out.family(
+        out.labelled(
             "hubbub_connections_open",
             "gauge",
             "Open WebSocket connections, by endpoint.",
+            "endpoint",
+            (Endpoint::ALL.into_iter()).map(|endpoint| {
+                (
+                    endpoint.as_str(),
+                    totals.connections_open[endpoint as usize],
+                )
+            }),
         );
-        for endpoint in Endpoint::ALL {
-            out.sample(
-                "hubbub_connections_open",
-                Some(("endpoint", endpoint.as_str())),
-                totals.connections_open[endpoint as usize],
-            );
-        }
         if let Some(counts) = counts {
             out.family(
                 "hubbub_members",
@@ -297,18 +297,14 @@ impl Metrics {
             out.sample("hubbub_rooms", None, counts.rooms);
         }
 
-        out.family(
+        out.labelled(
             "hubbub_messages_received_total",
             "counter",
             "Messages received on /ws, by type: the command, plain (echoed text) or invalid (refused).",
+            "type",
+            (totals.messages_received.iter().enumerate())
+                .map(|(kind, count)| (message_kind_name(kind), *count)),
         );
-        for (kind, count) in totals.messages_received.iter().enumerate() {
-            out.sample(
-                "hubbub_messages_received_total",
-                Some(("type", message_kind_name(kind))),
-                count,
-            );
-        }
 
         out.counter(
             "hubbub_frames_serialized_total",
@@ -331,31 +327,22 @@ impl Metrics {
             totals.posts,
         );
 
-        out.family(
+        out.labelled(
             "hubbub_disconnects_total",
             "counter",
             "Connections on /ws that ended, by reason: disconnect (closed), timeout (silent), slow (did not read).",
+            "reason",
+            (DISCONNECT_REASONS.iter().enumerate())
+                .map(|(index, reason)| (reason.as_str(), totals.disconnects[index])),
         );
-        for (index, reason) in DISCONNECT_REASONS.iter().enumerate() {
-            out.sample(
-                "hubbub_disconnects_total",
-                Some(("reason", reason.as_str())),
-                totals.disconnects[index],
-            );
-        }
 
-        out.family(
+        out.labelled(
             "hubbub_errors_sent_total",
             "counter",
             "Error frames sent to clients on /ws, by code.",
+            "code",
+            (ErrorCode::ALL.iter()).map(|code| (code.as_str(), totals.errors_sent[*code as usize])),
         );
-        for code in ErrorCode::ALL {
-            out.sample(
-                "hubbub_errors_sent_total",
-                Some(("code", code.as_str())),
-                totals.errors_sent[*code as usize],
-            );
-        }
 
         out.counter(
             "hubbub_slow_evictions_total",
@@ -363,18 +350,14 @@ impl Metrics {
             totals.slow_evictions,
         );
 
-        out.family(
+        out.labelled(
             "hubbub_upgrades_refused_total",
             "counter",
             "WebSocket upgrades refused before the handshake, by cause.",
+            "cause",
+            (UpgradeRefusal::ALL.into_iter())
+                .map(|cause| (cause.as_str(), totals.upgrades_refused[cause as usize])),
         );
-        for cause in UpgradeRefusal::ALL {
-            out.sample(
-                "hubbub_upgrades_refused_total",
-                Some(("cause", cause.as_str())),
-                totals.upgrades_refused[cause as usize],
-            );
-        }
 
         out.counter(
             "hubbub_rate_limited_messages_total",
@@ -397,18 +380,13 @@ impl Metrics {
 
 /// The cluster's families (see [`ClusterCounters`]).
 fn render_cluster(out: &mut Exposition, totals: ClusterTotals) {
-    out.family(
+    out.labelled(
         "hubbub_store_errors_total",
         "counter",
         "Calls to the cluster's Redis that failed or went unanswered by their deadline, by op.",
+        "op",
+        (StoreOp::ALL.into_iter()).map(|op| (op.as_str(), totals.store_errors[op as usize])),
     );
-    for op in StoreOp::ALL {
-        out.sample(
-            "hubbub_store_errors_total",
-            Some(("op", op.as_str())),
-            totals.store_errors[op as usize],
-        );
-    }
     out.counter(
         "hubbub_cluster_subscriber_reconnects_total",
         "Subscriber connections to Redis replaced after closing, being cut off or going silent.",
@@ -562,6 +540,22 @@ impl Exposition {
             }
             None => writeln!(self.0, "{name} {value}"),
         };
+    }
+
+    /// A family (`kind`: counter or gauge) with one series per value of `label`, as
+    /// `series` lists them.
+    fn labelled<'a>(
+        &mut self,
+        name: &str,
+        kind: &str,
+        help: &str,
+        label: &str,
+        series: impl IntoIterator<Item = (&'a str, u64)>,
+    ) {
+        self.family(name, kind, help);
+        for (value, count) in series {
+            self.sample(name, Some((label, value)), count);
+        }
     }
 
     /// A family of one unlabelled counter.

@@ -220,8 +220,12 @@ impl Call {
     }
 }
 
-/// One pipeline of calls on its way: their replies, in order.
-type Batch = Pin<Box<dyn Future<Output = (Vec<Call>, redis::RedisResult<Vec<Value>>)> + Send>>;
+/// What a pipeline brings back: its calls, their replies in order, and how long
+/// Redis took (for `hubbub_store_round_trip_seconds`).
+type Answered = (Vec<Call>, redis::RedisResult<Vec<Value>>, Duration);
+
+/// One pipeline of calls on its way.
+type Batch = Pin<Box<dyn Future<Output = Answered> + Send>>;
 
 /// Entries read from the subscriber connection into one batch for the hub at most.
 const READ_BATCH: usize = 256;
@@ -253,8 +257,6 @@ pub struct Node {
     /// goes in the next pipeline (so a busy node sends bigger ones, not more).
     queue: Vec<(redis::Cmd, Call)>,
     in_flight: Option<Batch>,
-    /// When the pipeline out went (for `hubbub_store_round_trip_seconds`).
-    in_flight_since: Instant,
     /// Leaves of departed members that Redis did not take; sent again when it is back.
     departures_due: VecDeque<(RoomName, MemberId, LeaveReason)>,
     /// No reaping before this: after a start, or after this node last lost Redis, the
@@ -401,7 +403,6 @@ impl Node {
             next_ask: 1,
             queue: Vec::new(),
             in_flight: None,
-            in_flight_since: Instant::now(),
             departures_due: VecDeque::new(),
             grace_until: Instant::now() + settings.node_timeout,
             healthy: true,
@@ -489,10 +490,10 @@ impl Node {
                         self.lost_redis();
                     }
                 },
-                (calls, replies) = in_flight(&mut self.in_flight) => {
+                (calls, replies, took) = in_flight(&mut self.in_flight) => {
                     self.in_flight = None;
                     if replies.is_ok() {
-                        self.settings.counters.round_trip(self.in_flight_since.elapsed());
+                        self.settings.counters.round_trip(took);
                     }
                     self.handle_batch(calls, replies);
                 }
@@ -599,10 +600,10 @@ impl Node {
             calls.push(call);
         }
         let mut redis = self.redis.clone();
-        self.in_flight_since = Instant::now();
         self.in_flight = Some(Box::pin(async move {
+            let sent = Instant::now();
             let replies = pipe.query_async::<Vec<Value>>(&mut redis).await;
-            (calls, replies)
+            (calls, replies, sent.elapsed())
         }));
     }
 
@@ -2060,7 +2061,7 @@ fn id_block(scripts: &Scripts, settings: &ClusterSettings, me: &str) -> redis::C
     )
 }
 
-async fn in_flight(batch: &mut Option<Batch>) -> (Vec<Call>, redis::RedisResult<Vec<Value>>) {
+async fn in_flight(batch: &mut Option<Batch>) -> Answered {
     match batch {
         Some(batch) => batch.await,
         None => std::future::pending().await,

@@ -420,12 +420,26 @@ async fn rate_limited_messages_are_counted_with_their_error_frames() {
     );
 }
 
-/// `promtool` on `PATH`, if it is installed.
-pub(crate) fn promtool() -> Option<PathBuf> {
-    let path = std::env::var_os("PATH")?;
-    std::env::split_paths(&path)
-        .map(|dir| dir.join("promtool"))
-        .find(|candidate| candidate.is_file())
+/// `promtool` on `PATH`. Without it: a failure under `CI=true`, else a skip that shows
+/// (`test` names what is skipped) and `None`.
+pub(crate) fn promtool_or_skip(test: &str) -> Option<PathBuf> {
+    let found = std::env::var_os("PATH").and_then(|path| {
+        std::env::split_paths(&path)
+            .map(|dir| dir.join("promtool"))
+            .find(|candidate| candidate.is_file())
+    });
+    if found.is_none() {
+        if std::env::var("CI").as_deref() == Ok("true") {
+            panic!("CI=true and promtool is missing: apt-get install prometheus");
+        }
+        // Straight to stderr, past the test harness's capture, so the skip shows.
+        use std::io::Write;
+        let _ = writeln!(
+            std::io::stderr(),
+            "skipped: {test}: promtool not installed (apt-get install prometheus)"
+        );
+    }
+    found
 }
 
 /// What `promtool check metrics` says about `text` on its stdin: its exit status and
@@ -455,16 +469,7 @@ pub(crate) async fn promtool_check(promtool: &PathBuf, text: &str) -> (bool, Str
 
 #[actix_web::test]
 async fn promtool_finds_nothing_to_complain_about() {
-    let Some(promtool) = promtool() else {
-        if std::env::var("CI").as_deref() == Ok("true") {
-            panic!("CI=true and promtool is missing: apt-get install prometheus");
-        }
-        // Straight to stderr, past the test harness's capture, so the skip shows.
-        use std::io::Write;
-        let _ = writeln!(
-            std::io::stderr(),
-            "skipped: promtool not installed (apt-get install prometheus)"
-        );
+    let Some(promtool) = promtool_or_skip("promtool_finds_nothing_to_complain_about") else {
         return;
     };
     // The check is live: promtool does flag a counter without `_total` or help.

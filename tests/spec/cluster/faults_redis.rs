@@ -19,7 +19,7 @@ use super::{
 };
 use crate::{
     helpers::{Client, TestApp, DEADLINE},
-    metrics::{promtool, promtool_check, scrape},
+    metrics::{promtool_check, promtool_or_skip, scrape},
 };
 
 /// How long the nodes may take to be served again once Redis answers.
@@ -209,7 +209,7 @@ async fn while_redis_is_down_commands_get_unavailable_and_once_back_seq_goes_on(
             "{series} while Redis is down"
         );
     }
-    if let Some(promtool) = promtool() {
+    if let Some(promtool) = promtool_or_skip("a cluster node's /metrics under promtool") {
         let (clean, said) = promtool_check(&promtool, &counted.text).await;
         assert!(clean, "promtool on a cluster node's /metrics: {said}");
     }
