@@ -13,7 +13,10 @@
 //! counts against it from the moment the courier queues it until the connection's actor
 //! takes it (and hands it to actix-web-actors' writer). A connection over budget is
 //! reported to the supervisor ([`Overflowed`]), which drops it as slow; its queued
-//! frames are freed at once.
+//! frames are freed at once. The budget holds a connection that has left frames of an
+//! earlier delivery untaken: one that had taken everything takes the next delivery
+//! whole, however big (a burst the hub handled in one go, a cluster node's batch of
+//! entries), since it has not yet had the chance to take any of it.
 //!
 //! Everything per connection here lives on that connection's thread (`Rc`, `Cell`),
 //! owned by the thread's [`crate::worker::Worker`]; only [`Post`] and [`Overflowed`]
@@ -122,6 +125,8 @@ pub struct Overflowed {
 pub struct Courier {
     supervisor: Recipient<Overflowed>,
     inboxes: Rc<Inboxes>,
+    /// Counts the posts handled (a [`Posts`] is one): which delivery a frame is of.
+    delivery: u64,
 }
 
 impl Courier {
@@ -134,6 +139,7 @@ impl Courier {
             addr: Courier {
                 supervisor,
                 inboxes,
+                delivery: 0,
             }
             .start(),
         }
@@ -151,13 +157,14 @@ pub struct Posts(pub Vec<Post>);
 
 impl Courier {
     fn deliver(&self, post: &Post) {
+        let delivery = self.delivery;
         let inboxes = self.inboxes.0.borrow();
         for id in post.to.iter() {
             // No inbox: the connection has ended and its `Disconnect` is on the way.
             let Some(inbox) = inboxes.get(&id) else {
                 continue;
             };
-            if let Err(pending_bytes) = inbox.push(&post.frame) {
+            if let Err(pending_bytes) = inbox.push(&post.frame, delivery) {
                 self.supervisor.do_send(Overflowed { id, pending_bytes });
             }
         }
@@ -168,6 +175,7 @@ impl Handler<Post> for Courier {
     type Result = ();
 
     fn handle(&mut self, post: Post, _: &mut Self::Context) {
+        self.delivery += 1;
         self.deliver(&post);
     }
 }
@@ -176,6 +184,7 @@ impl Handler<Posts> for Courier {
     type Result = ();
 
     fn handle(&mut self, posts: Posts, _: &mut Self::Context) {
+        self.delivery += 1;
         for post in &posts.0 {
             self.deliver(post);
         }
@@ -213,6 +222,10 @@ struct Inbox {
     max_pending_bytes: usize,
     /// Set once the connection went over budget: reported once, then frames are dropped.
     overflowed: Cell<bool>,
+    /// The courier's delivery that last queued a frame here.
+    delivery: Cell<u64>,
+    /// Whether frames of an earlier delivery were still queued when that one began.
+    behind: Cell<bool>,
     /// The connection's actor, waiting for a frame.
     waker: Cell<Option<Waker>>,
 }
@@ -224,19 +237,27 @@ impl Inbox {
             pending_bytes: Cell::new(0),
             max_pending_bytes,
             overflowed: Cell::new(false),
+            delivery: Cell::new(0),
+            behind: Cell::new(false),
             waker: Cell::new(None),
         }
     }
 
-    /// Queues a frame; `Err(pending bytes)` the first time one does not fit.
-    fn push(&self, frame: &ByteString) -> Result<(), usize> {
+    /// Queues a frame of the courier's delivery `delivery`; `Err(pending bytes)` the
+    /// first time one does not fit.
+    fn push(&self, frame: &ByteString, delivery: u64) -> Result<(), usize> {
         if self.overflowed.get() {
             return Ok(());
         }
         let before = self.pending_bytes.get();
-        // An empty inbox takes any one frame, so a message near MAX_MESSAGE_BYTES (plus
-        // its JSON envelope) never makes an idle client look slow.
-        if before > 0 && before + frame.len() > self.max_pending_bytes {
+        if self.delivery.replace(delivery) != delivery {
+            self.behind.set(before > 0);
+        }
+        // An inbox the connection had emptied takes a whole delivery: a message near
+        // MAX_MESSAGE_BYTES (plus its JSON envelope), or a burst bigger than the budget,
+        // never makes a client that keeps up look slow. One still holding frames of an
+        // earlier delivery is held to the budget.
+        if self.behind.get() && before + frame.len() > self.max_pending_bytes {
             self.overflowed.set(true);
             self.frames.take();
             self.pending_bytes.set(0);
@@ -303,7 +324,7 @@ mod tests {
         let inbox = Inbox::new(1000);
         let cx = TaskContext::from_waker(Waker::noop());
         for len in [10, 20, 30] {
-            inbox.push(&frame(len)).unwrap();
+            inbox.push(&frame(len), 1).unwrap();
         }
         assert_eq!(inbox.pending_bytes.get(), 60);
         let lengths: Vec<usize> = std::iter::from_fn(|| inbox.pop(&cx))
@@ -318,11 +339,30 @@ mod tests {
         let inbox = Inbox::new(100);
         let cx = TaskContext::from_waker(Waker::noop());
         // An empty inbox takes any one frame, even one over the budget.
-        inbox.push(&frame(150)).unwrap();
-        assert_eq!(inbox.push(&frame(1)), Err(150));
+        inbox.push(&frame(150), 1).unwrap();
+        assert_eq!(inbox.push(&frame(1), 2), Err(150));
         assert!(inbox.pop(&cx).is_none(), "queued frames are dropped");
-        assert_eq!(inbox.push(&frame(1)), Ok(()), "reported once");
+        assert_eq!(inbox.push(&frame(1), 3), Ok(()), "reported once");
         assert!(inbox.pop(&cx).is_none(), "later frames are dropped too");
+    }
+
+    #[test]
+    fn an_emptied_inbox_takes_a_whole_delivery_and_one_behind_is_held_to_the_budget() {
+        let inbox = Inbox::new(100);
+        let cx = TaskContext::from_waker(Waker::noop());
+        // One delivery (a burst) of 300 bytes into an empty inbox: all of it is taken.
+        for _ in 0..3 {
+            inbox.push(&frame(100), 1).unwrap();
+        }
+        assert_eq!(inbox.pending_bytes.get(), 300);
+        // The connection takes it all; the next burst is taken whole too.
+        while inbox.pop(&cx).is_some() {}
+        for _ in 0..3 {
+            inbox.push(&frame(100), 2).unwrap();
+        }
+        // It has not taken that one when the next comes: now it is behind, and over.
+        assert_eq!(inbox.push(&frame(1), 3), Err(300));
+        assert!(inbox.pop(&cx).is_none(), "queued frames are dropped");
     }
 
     #[test]
@@ -330,7 +370,7 @@ mod tests {
         let inbox = Inbox::new(1 << 20);
         let cx = TaskContext::from_waker(Waker::noop());
         for _ in 0..10_000 {
-            inbox.push(&frame(1)).unwrap();
+            inbox.push(&frame(1), 1).unwrap();
         }
         while inbox.pop(&cx).is_some() {}
         assert!(inbox.frames.borrow().capacity() <= RETAINED_CAPACITY);
